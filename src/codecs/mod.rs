@@ -1,0 +1,185 @@
+//! Classical codecs behind one trait, and the one registry the CLI and the page read.
+//!
+//! Each codec is a real library at its strongest standard setting and writes its standard
+//! format (a test per codec decodes the output with the reference tool).
+
+mod brotli;
+mod bzip2;
+mod flac;
+mod gzip;
+mod png;
+mod xz;
+mod zstd;
+
+use crate::modality::Layout;
+
+/// Why a codec failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The codec does not apply to data of this shape (e.g. PNG on text).
+    #[error("{codec} does not apply to this kind of data")]
+    NotApplicable {
+        /// The codec.
+        codec: &'static str,
+    },
+    /// The encoder failed.
+    #[error("{codec} could not compress: {reason}")]
+    Encode {
+        /// The codec.
+        codec: &'static str,
+        /// The library's message.
+        reason: String,
+    },
+    /// The compressed data is damaged or not in the codec's format.
+    #[error("{codec} could not decompress: {reason}")]
+    Decode {
+        /// The codec.
+        codec: &'static str,
+        /// The library's message.
+        reason: String,
+    },
+    /// Decoding produced more bytes than the container says there are.
+    #[error("{codec} produced more than the expected {limit} bytes")]
+    TooLong {
+        /// The codec.
+        codec: &'static str,
+        /// The expected length.
+        limit: usize,
+    },
+}
+
+/// A lossless compressor: bytes (with their shape) in, its standard format out, and back.
+pub trait Codec: Sync {
+    /// Short name used in the CLI, the JSON, the page and `.lmz` headers.
+    fn name(&self) -> &'static str;
+    /// The library and setting, for tables.
+    fn setting(&self) -> &'static str;
+    /// Whether the codec can code data of this shape.
+    fn accepts(&self, layout: &Layout) -> bool {
+        let _ = layout;
+        true
+    }
+    /// Compresses `data`, which has shape `layout`.
+    fn compress(&self, data: &[u8], layout: &Layout) -> Result<Vec<u8>, CodecError>;
+    /// Decompresses, refusing to produce more than `max_len` bytes.
+    fn decompress(&self, data: &[u8], max_len: usize) -> Result<Vec<u8>, CodecError>;
+}
+
+/// Every classical codec, in the order tables show them.
+pub fn classical() -> &'static [&'static dyn Codec] {
+    static ALL: [&dyn Codec; 8] = [
+        &gzip::Gzip,
+        &xz::Xz,
+        &zstd::Zstd,
+        &brotli::Brotli,
+        &bzip2::Bzip2,
+        &png::Png { paper_shape: false },
+        &png::Png { paper_shape: true },
+        &flac::Flac,
+    ];
+    &ALL
+}
+
+/// Looks a codec up by name.
+pub fn by_name(name: &str) -> Option<&'static dyn Codec> {
+    classical().iter().copied().find(|c| c.name() == name)
+}
+
+/// Reads a whole decoder stream, failing once it passes `max_len` bytes.
+pub(crate) fn read_bounded(
+    codec: &'static str,
+    mut reader: impl std::io::Read,
+    max_len: usize,
+) -> Result<Vec<u8>, CodecError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let limit = max_len as u64 + 1;
+    (&mut reader)
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(|e| CodecError::Decode {
+            codec,
+            reason: e.to_string(),
+        })?;
+    if out.len() > max_len {
+        return Err(CodecError::TooLong {
+            codec,
+            limit: max_len,
+        });
+    }
+    Ok(out)
+}
+
+/// Maps any displayable encoder error into [`CodecError::Encode`].
+pub(crate) fn encode_err(codec: &'static str) -> impl Fn(std::io::Error) -> CodecError {
+    move |e| CodecError::Encode {
+        codec,
+        reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Shared round-trip and reference-tool checks for every codec's tests.
+    use super::*;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    /// Real text: the start of this crate's own design notes plus random bytes.
+    pub fn samples() -> Vec<Vec<u8>> {
+        let text = include_bytes!("../../tests/data/sample.txt").to_vec();
+        let mut x = 99u32;
+        let random: Vec<u8> = (0..5000)
+            .map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (x >> 24) as u8
+            })
+            .collect();
+        vec![Vec::new(), vec![0], vec![b'a'; 3000], text, random]
+    }
+
+    /// Round-trips `data` through `codec` and returns the compressed bytes.
+    pub fn roundtrip(codec: &dyn Codec, data: &[u8], layout: &Layout) -> Vec<u8> {
+        let packed = codec.compress(data, layout).unwrap();
+        let back = codec.decompress(&packed, data.len()).unwrap();
+        assert_eq!(back, data, "{} round trip", codec.name());
+        if !data.is_empty() {
+            assert!(matches!(
+                codec.decompress(&packed, data.len() - 1),
+                Err(CodecError::TooLong { .. }) | Err(CodecError::Decode { .. })
+            ));
+        }
+        packed
+    }
+
+    /// Runs a reference tool (`gzip -dc` …) on `packed` and returns its stdout, or None if the
+    /// tool is missing and we are not on CI (on CI every tool must be present).
+    pub fn reference_decode(tool: &str, args: &[&str], packed: &[u8]) -> Option<Vec<u8>> {
+        let child = Command::new(tool)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(_) if std::env::var_os("CI").is_none() => {
+                eprintln!("skipping: {tool} is not installed");
+                return None;
+            }
+            Err(e) => panic!("{tool} is required on CI: {e}"),
+        };
+        let mut stdin = child.stdin.take().unwrap();
+        let input = packed.to_vec();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(
+            out.status.success(),
+            "{tool} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(out.stdout)
+    }
+}

@@ -1,0 +1,58 @@
+//! zstd at level 19 (`zstd -19`, the highest non-`--ultra` level), by the pure-Rust
+//! `structured-zstd`. (`ruzstd` only implements its fastest level, ≈ zstd -1.)
+
+use super::{read_bounded, Codec, CodecError};
+use crate::modality::Layout;
+use structured_zstd::decoding::StreamingDecoder;
+use structured_zstd::encoding::{compress_to_vec, CompressionLevel};
+
+/// zstd -19.
+pub struct Zstd;
+
+/// Level 19 rather than the `--ultra` 20–22: those need windows of up to 128 MB, too much
+/// memory for a browser tab, and are not the reference tool's default maximum.
+const LEVEL: i32 = 19;
+
+impl Codec for Zstd {
+    fn name(&self) -> &'static str {
+        "zstd"
+    }
+    fn setting(&self) -> &'static str {
+        "structured-zstd, level 19"
+    }
+    fn compress(&self, data: &[u8], _: &Layout) -> Result<Vec<u8>, CodecError> {
+        Ok(compress_to_vec(data, CompressionLevel::from_level(LEVEL)))
+    }
+    fn decompress(&self, data: &[u8], max_len: usize) -> Result<Vec<u8>, CodecError> {
+        let mut source = data;
+        let decoder = StreamingDecoder::new(&mut source);
+        read_bounded("zstd", StdRead(decoder), max_len)
+    }
+}
+
+/// Adapts the crate's own `Read` trait to `std::io::Read`.
+struct StdRead<R>(R);
+
+impl<R: structured_zstd::io::Read> std::io::Read for StdRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| std::io::Error::other(format!("{e:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codecs::testing::*;
+
+    #[test]
+    fn roundtrips_and_zstd_reads_it() {
+        for data in samples() {
+            let packed = roundtrip(&Zstd, &data, &Layout::Bytes);
+            if let Some(out) = reference_decode("zstd", &["-dc"], &packed) {
+                assert_eq!(out, data);
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The JavaScript surface (wasm32 only): thin wrappers that the page's worker calls.
+
+use crate::bench::{self, Mode};
+use crate::codecs;
+use crate::modality::{self, Prepared};
+use serde::Serialize;
+use std::cell::RefCell;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+thread_local! {
+    /// The last file prepared in this worker, so several codecs reuse one decode.
+    static LAST: RefCell<Option<(String, usize, u32, Prepared)>> = const { RefCell::new(None) };
+}
+
+fn prepared(bytes: &[u8], name: &str) -> Result<Prepared, JsError> {
+    let crc = crc32fast::hash(bytes);
+    let hit = LAST.with(|l| {
+        l.borrow()
+            .as_ref()
+            .filter(|(n, len, c, _)| n == name && *len == bytes.len() && *c == crc)
+            .map(|(_, _, _, p)| p.clone())
+    });
+    if let Some(p) = hit {
+        return Ok(p);
+    }
+    let p = modality::prepare(bytes, name).map_err(|e| JsError::new(&e.to_string()))?;
+    LAST.with(|l| *l.borrow_mut() = Some((name.to_string(), bytes.len(), crc, p.clone())));
+    Ok(p)
+}
+
+fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsError::new(&e.to_string()))
+}
+
+#[derive(Serialize)]
+struct CodecInfo {
+    name: &'static str,
+    setting: &'static str,
+}
+
+/// Every classical codec: `[{name, setting}]`.
+#[wasm_bindgen]
+pub fn codecs() -> Result<JsValue, JsError> {
+    let list: Vec<CodecInfo> = codecs::classical()
+        .iter()
+        .map(|c| CodecInfo {
+            name: c.name(),
+            setting: c.setting(),
+        })
+        .collect();
+    to_js(&list)
+}
+
+#[derive(Serialize)]
+struct Inspection {
+    modality: &'static str,
+    bytes: usize,
+    input_bytes: usize,
+    layout: modality::Layout,
+    codecs: Vec<&'static str>,
+    lmz: bool,
+}
+
+/// Decodes a file into its stream and says which codecs apply.
+#[wasm_bindgen]
+pub fn inspect(bytes: &[u8], name: &str) -> Result<JsValue, JsError> {
+    if crate::container::looks_like_lmz(bytes) {
+        return to_js(&Inspection {
+            modality: "lmz",
+            bytes: bytes.len(),
+            input_bytes: bytes.len(),
+            layout: modality::Layout::Bytes,
+            codecs: vec![],
+            lmz: true,
+        });
+    }
+    let p = prepared(bytes, name)?;
+    to_js(&Inspection {
+        modality: p.modality.as_str(),
+        bytes: p.stream.len(),
+        input_bytes: p.input_bytes,
+        layout: p.layout,
+        codecs: codecs::classical()
+            .iter()
+            .filter(|c| c.accepts(&p.layout))
+            .map(|c| c.name())
+            .collect(),
+        lmz: false,
+    })
+}
+
+/// Measures one codec in one mode (`whole` or `chunked`); `progress(fraction)` is called now and then.
+#[wasm_bindgen]
+pub fn measure(
+    bytes: &[u8],
+    name: &str,
+    codec: &str,
+    mode: &str,
+    progress: &js_sys::Function,
+) -> Result<JsValue, JsError> {
+    let p = prepared(bytes, name)?;
+    let codec = codecs::by_name(codec).ok_or_else(|| JsError::new("unknown codec"))?;
+    let mode = Mode::parse(mode).ok_or_else(|| JsError::new("mode must be whole or chunked"))?;
+    let mut report = |f: f64| {
+        let _ = progress.call1(&JsValue::NULL, &JsValue::from_f64(f));
+    };
+    let r = bench::measure(&p, name, codec, mode, &mut report)
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    to_js(&r)
+}
+
+/// Compresses a file's bytes into an `.lmz`.
+#[wasm_bindgen]
+pub fn compress(bytes: &[u8], codec: &str) -> Result<Vec<u8>, JsError> {
+    crate::lmz::compress(bytes, codec).map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// Decompresses an `.lmz` back to the original bytes, or throws a readable error.
+#[wasm_bindgen]
+pub fn decompress(bytes: &[u8]) -> Result<Vec<u8>, JsError> {
+    crate::lmz::decompress(bytes).map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// The codec `.lmz` files are made with by default.
+#[wasm_bindgen]
+pub fn default_codec() -> String {
+    crate::lmz::DEFAULT_CODEC.to_string()
+}
