@@ -119,7 +119,12 @@ pub fn measure(
             let t2 = clock::now();
             progress(1.0);
             let sizes: Vec<usize> = packed.iter().map(Vec::len).collect();
-            (paper::header_once_total(&sizes, header), ok, t1 - t0, t2 - t1)
+            (
+                paper::header_once_total(&sizes, header),
+                ok,
+                t1 - t0,
+                t2 - t1,
+            )
         }
     };
     let n = stream.len().max(1) as f64;
@@ -175,7 +180,17 @@ pub fn aggregate(rows: &[BenchResult], label: &str) -> Vec<BenchResult> {
 pub fn table(rows: &[BenchResult]) -> String {
     let mut s = format!(
         "{:<28} {:<6} {:>11} {:<9} {:<7} {:>11} {:>7} {:>6} {:>9} {:>9} {}\n",
-        "file", "kind", "bytes", "codec", "mode", "compressed", "rate%", "bpb", "enc KB/s", "dec KB/s", "ok"
+        "file",
+        "kind",
+        "bytes",
+        "codec",
+        "mode",
+        "compressed",
+        "rate%",
+        "bpb",
+        "enc KB/s",
+        "dec KB/s",
+        "ok"
     );
     for r in rows {
         let kbs = |t: f64| {
@@ -187,7 +202,9 @@ pub fn table(rows: &[BenchResult]) -> String {
         };
         let chars: Vec<char> = r.file.chars().collect();
         let name: String = if chars.len() > 28 {
-            std::iter::once('…').chain(chars[chars.len() - 27..].iter().copied()).collect()
+            std::iter::once('…')
+                .chain(chars[chars.len() - 27..].iter().copied())
+                .collect()
         } else {
             r.file.clone()
         };

@@ -147,7 +147,11 @@ pub enum ContainerError {
 /// Writes a container from a header (whose `chunk_lens` must match `chunks`) and the payloads.
 pub fn write(header: &Header, chunks: &[Vec<u8>]) -> Vec<u8> {
     debug_assert_eq!(header.chunk_count(), chunks.len() as u64);
-    debug_assert!(header.chunk_lens.iter().zip(chunks).all(|(&l, c)| l == c.len() as u64));
+    debug_assert!(header
+        .chunk_lens
+        .iter()
+        .zip(chunks)
+        .all(|(&l, c)| l == c.len() as u64));
     let mut payload_crc = crc32fast::Hasher::new();
     for c in chunks {
         payload_crc.update(c);
@@ -444,7 +448,10 @@ mod tests {
     fn each_damage_has_its_own_error() {
         let good = sample();
         assert_eq!(read(&[]).unwrap_err(), ContainerError::Empty);
-        assert_eq!(read(b"PK\x03\x04zip").unwrap_err(), ContainerError::BadMagic);
+        assert_eq!(
+            read(b"PK\x03\x04zip").unwrap_err(),
+            ContainerError::BadMagic
+        );
         let mut v2 = good.clone();
         v2[4] = 2;
         assert_eq!(
@@ -453,7 +460,10 @@ mod tests {
         );
         for cut in [3usize, 8, 20, good.len() - 1] {
             assert!(
-                matches!(read(&good[..cut]).unwrap_err(), ContainerError::Truncated { .. }),
+                matches!(
+                    read(&good[..cut]).unwrap_err(),
+                    ContainerError::Truncated { .. }
+                ),
                 "cut at {cut}"
             );
         }

@@ -45,7 +45,9 @@ pub enum LmzError {
         got: usize,
     },
     /// The decoded data does not match the original's checksum: nothing is returned.
-    #[error("the decoded data does not match the original checksum; refusing to return wrong bytes")]
+    #[error(
+        "the decoded data does not match the original checksum; refusing to return wrong bytes"
+    )]
     ChecksumMismatch,
 }
 
@@ -80,7 +82,14 @@ pub fn compress(data: &[u8], codec: &str) -> Result<Vec<u8>, LmzError> {
     };
     let coded: usize = chunks.iter().map(Vec::len).sum();
     let (name, chunks) = if data.is_empty() || codec == STORED || coded >= data.len() {
-        (STORED, if data.is_empty() { vec![] } else { vec![data.to_vec()] })
+        (
+            STORED,
+            if data.is_empty() {
+                vec![]
+            } else {
+                vec![data.to_vec()]
+            },
+        )
     } else {
         (codec, chunks)
     };

@@ -110,12 +110,30 @@ mod tests {
     fn image_patches_are_64_wide_32_high() {
         let (w, h) = (130u32, 70u32);
         let img: Vec<u8> = (0..w * h).map(|i| (i % 251) as u8).collect();
-        let c = chunks(&img, &Layout::Image { width: w, height: h });
+        let c = chunks(
+            &img,
+            &Layout::Image {
+                width: w,
+                height: h,
+            },
+        );
         assert_eq!(c.len(), 3 * 3);
-        assert_eq!(c[0].layout, Layout::Image { width: 64, height: 32 });
+        assert_eq!(
+            c[0].layout,
+            Layout::Image {
+                width: 64,
+                height: 32
+            }
+        );
         assert_eq!(c[0].bytes.len(), 2048);
         assert_eq!(&c[0].bytes[64..128], &img[130..194]);
-        assert_eq!(c[8].layout, Layout::Image { width: 2, height: 6 });
+        assert_eq!(
+            c[8].layout,
+            Layout::Image {
+                width: 2,
+                height: 6
+            }
+        );
         assert_eq!(c.iter().map(|p| p.bytes.len()).sum::<usize>(), img.len());
     }
 

@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "lmzip", version, about = "Language modeling is compression: lossless compression with a byte-level transformer, beside the classical codecs.")]
+#[command(
+    name = "lmzip",
+    version,
+    about = "Language modeling is compression: lossless compression with a byte-level transformer, beside the classical codecs."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -166,8 +170,15 @@ fn run(cli: Cli) -> Res<()> {
                 Some(m) => println!("model       {} (sha256 {})", m.name, m.sha256_hex()),
                 None => println!("model       none"),
             }
-            println!("original    {} bytes (crc32 {:08x})", h.original_len, h.original_crc);
-            println!("chunks      {} of up to {} bytes", h.chunk_count(), h.chunk_size);
+            println!(
+                "original    {} bytes (crc32 {:08x})",
+                h.original_len, h.original_crc
+            );
+            println!(
+                "chunks      {} of up to {} bytes",
+                h.chunk_count(),
+                h.chunk_size
+            );
             println!(
                 "size        {} bytes ({} header)",
                 bytes.len(),
@@ -191,7 +202,10 @@ fn expand(files: &[PathBuf]) -> Res<Vec<PathBuf>> {
             let mut inner: Vec<PathBuf> = std::fs::read_dir(f)?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.is_file())
-                .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+                .filter(|p| {
+                    !p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
                 .collect();
             inner.sort();
             out.extend(inner);
@@ -260,7 +274,11 @@ fn bench_cmd(files: &[PathBuf], json: bool, only: &[String], mode: Option<&str>)
     bar.finish_and_clear();
     // With several files of a kind, add one summed row per codec and mode.
     let mut summary = Vec::new();
-    for kind in [modality::Modality::Text, modality::Modality::Image, modality::Modality::Audio] {
+    for kind in [
+        modality::Modality::Text,
+        modality::Modality::Image,
+        modality::Modality::Audio,
+    ] {
         let of_kind: Vec<BenchResult> = rows
             .iter()
             .filter(|r| r.modality == kind.as_str())
@@ -268,7 +286,10 @@ fn bench_cmd(files: &[PathBuf], json: bool, only: &[String], mode: Option<&str>)
             .collect();
         let files = prepared.iter().filter(|(_, p)| p.modality == kind).count();
         if files > 1 {
-            summary.extend(bench::aggregate(&of_kind, &format!("all {files} {} files", kind.as_str())));
+            summary.extend(bench::aggregate(
+                &of_kind,
+                &format!("all {files} {} files", kind.as_str()),
+            ));
         }
     }
     if json {

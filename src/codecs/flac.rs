@@ -11,6 +11,8 @@ pub struct Flac;
 
 const BLOCK_SIZE: usize = 4096;
 const LPC_ORDER: usize = 12;
+/// Nominal sample rate written when pixels are coded as a signal.
+const IMAGE_RATE: u32 = 16_000;
 
 fn enc_err(e: impl std::fmt::Debug) -> CodecError {
     CodecError::Encode {
@@ -45,11 +47,14 @@ impl Codec for Flac {
         "flacenc, block 4096, LPC order 12 (≈ flac -8)"
     }
     fn accepts(&self, layout: &Layout) -> bool {
-        matches!(layout, Layout::Audio { .. })
+        matches!(layout, Layout::Audio { .. } | Layout::Image { .. })
     }
     fn compress(&self, data: &[u8], layout: &Layout) -> Result<Vec<u8>, CodecError> {
-        let Layout::Audio { sample_rate } = *layout else {
-            return Err(CodecError::NotApplicable { codec: "flac" });
+        // Pixels are coded as a signal too (DATA.md's baselines do); their "rate" is nominal.
+        let sample_rate = match *layout {
+            Layout::Audio { sample_rate } => sample_rate,
+            Layout::Image { .. } => IMAGE_RATE,
+            Layout::Bytes => return Err(CodecError::NotApplicable { codec: "flac" }),
         };
         let samples: Vec<i32> = data.iter().map(|&b| i32::from(b) - 128).collect();
         let mut config = flacenc::config::Encoder::default();
@@ -60,8 +65,8 @@ impl Codec for Flac {
         // FLAC needs at least one sample per stream; an empty input is one silent sample's
         // worth of header, decoded back to zero samples by the STREAMINFO total.
         let source = flacenc::source::MemSource::from_samples(&samples, 1, 8, sample_rate as usize);
-        let stream = flacenc::encode_with_fixed_block_size(&config, source, BLOCK_SIZE)
-            .map_err(enc_err)?;
+        let stream =
+            flacenc::encode_with_fixed_block_size(&config, source, BLOCK_SIZE).map_err(enc_err)?;
         let mut sink = flacenc::bitsink::ByteSink::new();
         stream.write(&mut sink).map_err(enc_err)?;
         let mut out = sink.as_slice().to_vec();
@@ -77,11 +82,19 @@ impl Codec for Flac {
         use symphonia::core::meta::MetadataOptions;
         use symphonia::core::probe::Hint;
 
-        let mss = MediaSourceStream::new(Box::new(std::io::Cursor::new(data.to_vec())), Default::default());
+        let mss = MediaSourceStream::new(
+            Box::new(std::io::Cursor::new(data.to_vec())),
+            Default::default(),
+        );
         let mut hint = Hint::new();
         hint.with_extension("flac");
         let probed = symphonia::default::get_probe()
-            .format(&hint, mss, &FormatOptions::default(), &MetadataOptions::default())
+            .format(
+                &hint,
+                mss,
+                &FormatOptions::default(),
+                &MetadataOptions::default(),
+            )
             .map_err(dec_err)?;
         let mut format = probed.format;
         let track = format.default_track().ok_or_else(|| dec_err("no track"))?;
@@ -107,7 +120,10 @@ impl Codec for Flac {
             // symphonia scales samples to the full i32 range; the top byte is the 8-bit sample.
             out.extend(buf.samples().iter().map(|&s| ((s >> 24) + 128) as u8));
             if out.len() > max_len {
-                return Err(CodecError::TooLong { codec: "flac", limit: max_len });
+                return Err(CodecError::TooLong {
+                    codec: "flac",
+                    limit: max_len,
+                });
             }
         }
         if params.n_frames.is_some_and(|n| n != out.len() as u64) {
@@ -123,8 +139,12 @@ mod tests {
     use crate::codecs::testing::*;
 
     fn real_pcm() -> (Vec<u8>, u32) {
-        let p = crate::modality::prepare(include_bytes!("../../tests/data/sample.wav"), "sample.wav").unwrap();
-        let Layout::Audio { sample_rate } = p.layout else { panic!("not audio") };
+        let p =
+            crate::modality::prepare(include_bytes!("../../tests/data/sample.wav"), "sample.wav")
+                .unwrap();
+        let Layout::Audio { sample_rate } = p.layout else {
+            panic!("not audio")
+        };
         (p.stream, sample_rate)
     }
 
@@ -133,11 +153,24 @@ mod tests {
         let (pcm, rate) = real_pcm();
         let layout = Layout::Audio { sample_rate: rate };
         let packed = roundtrip(&Flac, &pcm, &layout);
-        assert!(packed.len() < pcm.len() / 2, "{} of {}", packed.len(), pcm.len());
+        assert!(
+            packed.len() < pcm.len() / 2,
+            "{} of {}",
+            packed.len(),
+            pcm.len()
+        );
         // The reference decoder writes raw signed 8-bit samples.
         if let Some(out) = reference_decode(
             "flac",
-            &["-d", "-c", "-s", "--force-raw-format", "--endian=little", "--sign=unsigned", "-"],
+            &[
+                "-d",
+                "-c",
+                "-s",
+                "--force-raw-format",
+                "--endian=little",
+                "--sign=unsigned",
+                "-",
+            ],
             &packed,
         ) {
             assert_eq!(out, pcm);

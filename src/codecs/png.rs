@@ -89,7 +89,12 @@ impl Codec for Png {
                 limit: max_len,
             });
         }
-        let mut buf = vec![0; reader.output_buffer_size().ok_or_else(|| dec_err("image too large"))?];
+        let mut buf = vec![
+            0;
+            reader
+                .output_buffer_size()
+                .ok_or_else(|| dec_err("image too large"))?
+        ];
         let frame = reader.next_frame(&mut buf).map_err(dec_err)?;
         buf.truncate(frame.buffer_size());
         Ok(buf)
@@ -110,12 +115,27 @@ mod tests {
         let pixels = img.into_raw();
         for paper_shape in [false, true] {
             let codec = Png { paper_shape };
-            let whole = roundtrip(&codec, &pixels, &Layout::Image { width: w, height: h });
+            let whole = roundtrip(
+                &codec,
+                &pixels,
+                &Layout::Image {
+                    width: w,
+                    height: h,
+                },
+            );
             // An independent decoder (ImageMagick's, on libpng) reads the same pixels.
-            if let Some(decoded) = reference_decode("convert", &["png:-", "-depth", "8", "gray:-"], &whole) {
+            if let Some(decoded) =
+                reference_decode("convert", &["png:-", "-depth", "8", "gray:-"], &whole)
+            {
                 assert_eq!(decoded, pixels);
             }
-            for chunk in crate::paper::chunks(&pixels, &Layout::Image { width: w, height: h }) {
+            for chunk in crate::paper::chunks(
+                &pixels,
+                &Layout::Image {
+                    width: w,
+                    height: h,
+                },
+            ) {
                 roundtrip(&codec, &chunk.bytes, &chunk.layout);
             }
         }

@@ -149,7 +149,9 @@ mod tests {
         };
         let tables: Vec<FreqTable> = (0..16)
             .map(|_| {
-                let w: Vec<f64> = (0..256).map(|_| ((next() % 800) as f64 / 100.0).exp()).collect();
+                let w: Vec<f64> = (0..256)
+                    .map(|_| ((next() % 800) as f64 / 100.0).exp())
+                    .collect();
                 FreqTable::from_weights(&w).unwrap()
             })
             .collect();
@@ -165,7 +167,11 @@ mod tests {
                 seq.push((t, s));
             }
             let bits = enc.finish();
-            assert!((bits.len() as f64 - ideal).abs() <= 2.0, "{len}: {} vs {ideal}", bits.len());
+            assert!(
+                (bits.len() as f64 - ideal).abs() <= 2.0,
+                "{len}: {} vs {ideal}",
+                bits.len()
+            );
             let mut dec = PaperDecoder::new(&bits);
             for (t, s) in seq {
                 assert_eq!(dec.decode(t), s);

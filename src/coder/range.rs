@@ -242,7 +242,9 @@ mod tests {
         let mut f = vec![1u32; 256];
         f[0] = TOTAL - 255;
         let t = FreqTable::from_freqs(&f).unwrap();
-        let syms: Vec<usize> = (0..5000).map(|i| if i % 3 == 0 { 0 } else { 255 }).collect();
+        let syms: Vec<usize> = (0..5000)
+            .map(|i| if i % 3 == 0 { 0 } else { 255 })
+            .collect();
         let tabs = vec![t; syms.len()];
         let out = roundtrip(&tabs, &syms);
         assert!((out.len() as f64 - ideal_bits(&tabs, &syms) / 8.0).abs() <= 2.0);

@@ -59,7 +59,10 @@ fn wav_frames(bytes: &[u8]) -> Result<(Vec<i16>, u32), String> {
             .collect::<Result<_, _>>(),
     }
     .map_err(|e| e.to_string())?;
-    Ok((samples.chunks(channels).map(mono).collect(), spec.sample_rate))
+    Ok((
+        samples.chunks(channels).map(mono).collect(),
+        spec.sample_rate,
+    ))
 }
 
 fn symphonia_frames(bytes: &[u8]) -> Result<(Vec<i16>, u32), String> {

@@ -219,8 +219,52 @@ mod tests {
         ));
         // Bytes that merely start like a BMP but are named as text stay text.
         assert_eq!(
-            prepare(b"BMW is a car maker", "notes.txt").unwrap().modality,
+            prepare(b"BMW is a car maker", "notes.txt")
+                .unwrap()
+                .modality,
             Modality::Text
         );
+    }
+
+    #[test]
+    fn real_images_and_audio() {
+        let png = prepare(include_bytes!("../../tests/data/sample.png"), "s.png").unwrap();
+        let jpg = prepare(include_bytes!("../../tests/data/sample.jpg"), "s.jpg").unwrap();
+        for p in [&png, &jpg] {
+            assert_eq!(p.modality, Modality::Image);
+            assert_eq!(
+                p.layout,
+                Layout::Image {
+                    width: 160,
+                    height: 96
+                }
+            );
+            assert_eq!(p.stream.len(), 160 * 96);
+        }
+        // JPEG is lossy, but only slightly: the same crop, pixel by pixel, within a few levels.
+        let diff: u64 = png
+            .stream
+            .iter()
+            .zip(&jpg.stream)
+            .map(|(&a, &b)| u64::from(a.abs_diff(b)))
+            .sum();
+        assert!(
+            diff / (png.stream.len() as u64) < 6,
+            "mean diff {}",
+            diff / png.stream.len() as u64
+        );
+
+        let wav = prepare(include_bytes!("../../tests/data/sample.wav"), "s.wav").unwrap();
+        let flac = prepare(include_bytes!("../../tests/data/sample.flac"), "s.flac").unwrap();
+        assert_eq!(
+            wav.layout,
+            Layout::Audio {
+                sample_rate: 16_000
+            }
+        );
+        assert_eq!(wav.stream.len(), 24_000);
+        // FLAC is lossless: the same samples as the WAV it was made from.
+        assert_eq!(flac.stream, wav.stream);
+        assert_eq!(flac.layout, wav.layout);
     }
 }

@@ -1,0 +1,283 @@
+// The page: UI only. All work happens in workers through the bridge.
+import { WorkerPool, CancelledError } from './bridge.js';
+
+const MAX_BYTES = 100 * 1024 * 1024; // the library refuses more (modality::MAX_INPUT_BYTES)
+const MODES = ['whole', 'chunked'];
+const $ = (sel) => document.querySelector(sel);
+
+let pool = new WorkerPool();
+let current = null; // { file: {key, name, bytes}, info, results: Map }
+let fileCounter = 0;
+
+const fmt = new Intl.NumberFormat('en-US');
+const pct = (r) => `${(100 * r).toFixed(2)}%`;
+
+function showError(msg) {
+  const el = $('#error');
+  el.textContent = msg;
+  el.hidden = !msg;
+}
+
+function setStatus(text, fraction) {
+  const box = $('#status');
+  if (text === null) { box.hidden = true; return; }
+  box.hidden = false;
+  $('#status-text').textContent = text;
+  const bar = $('#progress');
+  if (fraction === undefined) bar.removeAttribute('value');
+  else bar.value = fraction;
+}
+
+function download(bytes, name) {
+  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+  const a = document.createElement('a');
+  a.href = url; a.download = name;
+  document.body.append(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+async function detectBackend() {
+  const badge = $('#backend');
+  try {
+    const adapter = navigator.gpu ? await navigator.gpu.requestAdapter() : null;
+    if (adapter) {
+      const info = adapter.info || {};
+      badge.textContent = `WebGPU: ${[info.vendor, info.architecture].filter(Boolean).join(' ') || 'available'}`;
+      badge.classList.add('gpu');
+      return;
+    }
+  } catch { /* no WebGPU: CPU it is */ }
+  badge.textContent = 'CPU (no WebGPU)';
+}
+
+function describe(info, file) {
+  const rows = [['file', file.name], ['kind', info.modality], ['file size', `${fmt.format(file.bytes.byteLength)} bytes`]];
+  if (info.layout?.kind === 'image') rows.push(['pixels', `${info.layout.width} × ${info.layout.height} grayscale = ${fmt.format(info.bytes)} bytes`]);
+  if (info.layout?.kind === 'audio') rows.push(['samples', `${fmt.format(info.bytes)} at ${fmt.format(info.layout.sample_rate)} Hz, mono 8-bit (${(info.bytes / info.layout.sample_rate).toFixed(1)} s)`]);
+  if (info.modality !== 'text') rows.push(['coded as', `${fmt.format(info.bytes)} bytes (the paper's ${info.modality} mapping)`]);
+  const dl = document.createElement('dl');
+  for (const [k, v] of rows) {
+    const dt = document.createElement('dt'); dt.textContent = k;
+    const dd = document.createElement('dd'); dd.textContent = v;
+    dl.append(dt, dd);
+  }
+  const box = $('#file-info');
+  box.replaceChildren(dl);
+  box.hidden = false;
+}
+
+function buildTable(codecs, settings) {
+  const tbody = $('#results tbody');
+  tbody.replaceChildren();
+  for (const codec of codecs) {
+    const tr = document.createElement('tr');
+    tr.dataset.codec = codec;
+    const name = document.createElement('th'); name.scope = 'row'; name.textContent = codec;
+    const setting = document.createElement('td'); setting.className = 'setting'; setting.textContent = settings.get(codec) ?? '';
+    tr.append(name, setting);
+    for (const mode of MODES) {
+      for (const part of ['bytes', 'rate', 'bpb']) {
+        const td = document.createElement('td');
+        td.className = `pending ${part}`;
+        td.dataset.mode = mode; td.dataset.part = part;
+        td.textContent = '…';
+        tr.append(td);
+      }
+    }
+    tbody.append(tr);
+  }
+}
+
+function fillRow(r) {
+  const tr = $(`#results tr[data-codec="${r.codec}"]`);
+  if (!tr) return;
+  const cell = (part) => tr.querySelector(`td[data-mode="${r.mode}"][data-part="${part}"]`);
+  const bytes = cell('bytes');
+  bytes.dataset.bytes = r.compressed_bytes;
+  bytes.dataset.roundtrip = r.roundtrip;
+  bytes.textContent = fmt.format(r.compressed_bytes);
+  bytes.title = `encode ${r.encode_seconds.toFixed(2)} s, decode ${r.decode_seconds.toFixed(2)} s, round trip ${r.roundtrip ? 'verified' : 'FAILED'}`;
+  cell('rate').textContent = pct(r.rate);
+  cell('bpb').textContent = r.bits_per_byte.toFixed(3);
+  for (const part of ['bytes', 'rate', 'bpb']) {
+    cell(part).classList.remove('pending');
+    if (!r.roundtrip) cell(part).classList.add('fail');
+  }
+  if (!r.roundtrip) bytes.textContent += ' (round trip failed)';
+}
+
+function failRow(codec, mode, msg) {
+  const tr = $(`#results tr[data-codec="${codec}"]`);
+  for (const td of tr?.querySelectorAll(`td[data-mode="${mode}"]`) ?? []) {
+    td.classList.remove('pending'); td.classList.add('fail'); td.textContent = '—'; td.title = msg;
+  }
+}
+
+function drawChart(results) {
+  const svg = $('#chart');
+  const codecs = [...new Set(results.map((r) => r.codec))];
+  const rowH = 16, gap = 10, left = 90, right = 130, width = 760;
+  const maxRate = Math.max(1, ...results.map((r) => r.rate));
+  const plotW = width - left - right;
+  const height = codecs.length * (2 * rowH + gap) + 30;
+  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  const ns = 'http://www.w3.org/2000/svg';
+  const el = (tag, attrs, text) => {
+    const e = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const kids = [];
+  codecs.forEach((codec, i) => {
+    const y0 = i * (2 * rowH + gap);
+    kids.push(el('text', { x: left - 8, y: y0 + rowH + 4, 'text-anchor': 'end' }, codec));
+    MODES.forEach((mode, j) => {
+      const r = results.find((x) => x.codec === codec && x.mode === mode);
+      if (!r) return;
+      const w = Math.max(1, (r.rate / maxRate) * plotW);
+      const y = y0 + j * rowH;
+      const bar = el('rect', { x: left, y, width: w, height: rowH - 2, class: mode });
+      bar.append(el('title', {}, `${codec} ${mode}: ${pct(r.rate)}`));
+      kids.push(bar, el('text', { x: left + w + 4, y: y + rowH - 5 }, `${pct(r.rate)} ${mode}`));
+    });
+  });
+  const x100 = left + plotW / maxRate;
+  kids.push(el('line', { x1: x100, x2: x100, y1: 0, y2: height - 20, class: 'axis' }));
+  kids.push(el('text', { x: x100, y: height - 6, 'text-anchor': 'middle' }, '100% (no compression)'));
+  svg.replaceChildren(...kids);
+}
+
+function markBest(results) {
+  for (const mode of MODES) {
+    const ok = results.filter((r) => r.mode === mode && r.roundtrip);
+    if (!ok.length) continue;
+    const best = ok.reduce((a, b) => (b.compressed_bytes < a.compressed_bytes ? b : a));
+    $(`#results tr[data-codec="${best.codec}"] td[data-mode="${mode}"][data-part="rate"]`)?.setAttribute('data-best', 'true');
+  }
+}
+
+async function analyse(file) {
+  const settings = new Map((await pool.run('codecs')).map((c) => [c.name, c.setting]));
+  setStatus('Reading the file…');
+  const info = await pool.run('inspect', {}, file);
+  current.info = info;
+  if (info.lmz) return unpack(file);
+  describe(info, file);
+  buildTable(info.codecs, settings);
+  $('#results-section').hidden = false;
+  $('#make-lmz').disabled = false;
+
+  const jobs = info.codecs.flatMap((codec) => MODES.map((mode) => ({ codec, mode })));
+  const done = new Map();
+  const fractions = new Map();
+  const update = () => {
+    const total = [...fractions.values()].reduce((a, b) => a + b, 0) / jobs.length;
+    setStatus(`Compressing with ${jobs.length - done.size} codec runs left…`, total);
+  };
+  update();
+  const results = [];
+  await Promise.all(jobs.map(async ({ codec, mode }) => {
+    const key = `${codec}/${mode}`;
+    try {
+      const r = await pool.run('measure', { codec, mode }, file, (f) => { fractions.set(key, f); update(); });
+      results.push(r);
+      fillRow(r);
+      drawChart(results);
+    } catch (e) {
+      if (e instanceof CancelledError) throw e;
+      failRow(codec, mode, e.message);
+    } finally {
+      done.set(key, true); fractions.set(key, 1); update();
+    }
+  }));
+  markBest(results);
+  setStatus(null);
+  $('#results').dataset.complete = 'true';
+}
+
+async function unpack(file) {
+  setStatus('Decompressing…');
+  const out = await pool.run('decompress', {}, file);
+  const name = file.name.replace(/\.lmz$/i, '') || 'decompressed';
+  $('#unpack-info').textContent = `${file.name}: ${fmt.format(file.bytes.byteLength)} bytes → ${fmt.format(out.byteLength)} bytes, checksum verified.`;
+  const link = $('#unpack-download');
+  if (link.href) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(new Blob([out]));
+  link.download = name;
+  $('#unpack-section').hidden = false;
+  $('#unpack-section').dataset.bytes = out.byteLength;
+  setStatus(null);
+}
+
+async function makeLmz() {
+  if (!current) return;
+  const button = $('#make-lmz');
+  button.disabled = true;
+  try {
+    const codec = await pool.run('defaultCodec');
+    setStatus(`Making the .lmz (${codec})…`);
+    const packed = await pool.run('compress', { codec }, current.file);
+    $('#lmz-info').textContent = `${fmt.format(packed.byteLength)} bytes, coded with ${codec}`;
+    download(packed, `${current.file.name}.lmz`);
+  } catch (e) {
+    if (!(e instanceof CancelledError)) showError(`Could not make the .lmz: ${e.message}`);
+  } finally {
+    setStatus(null);
+    button.disabled = false;
+  }
+}
+
+async function open(name, bytes) {
+  pool.cancel();
+  showError('');
+  for (const id of ['#file-info', '#results-section', '#unpack-section']) $(id).hidden = true;
+  delete $('#results').dataset.complete;
+  if (bytes.byteLength === 0) { showError(`${name} is empty: there is nothing to compress.`); return; }
+  if (bytes.byteLength > MAX_BYTES) {
+    showError(`${name} is ${fmt.format(bytes.byteLength)} bytes; this page handles files up to ${fmt.format(MAX_BYTES)} bytes.`);
+    return;
+  }
+  current = { file: { key: ++fileCounter, name, bytes }, info: null };
+  try {
+    await analyse(current.file);
+  } catch (e) {
+    setStatus(null);
+    if (e instanceof CancelledError) { showError('Cancelled.'); return; }
+    showError(e.message);
+  }
+}
+
+async function openFile(file) {
+  if (!file) return;
+  if (file.size > MAX_BYTES) {
+    showError(`${file.name} is ${fmt.format(file.size)} bytes; this page handles files up to ${fmt.format(MAX_BYTES)} bytes.`);
+    return;
+  }
+  setStatus(`Reading ${file.name}…`);
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  await open(file.name, bytes);
+}
+
+function wire() {
+  const drop = $('#drop');
+  $('#file').addEventListener('change', (e) => openFile(e.target.files[0]));
+  for (const ev of ['dragenter', 'dragover']) drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add('over'); });
+  for (const ev of ['dragleave', 'drop']) drop.addEventListener(ev, () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => { e.preventDefault(); openFile(e.dataTransfer?.files?.[0]); });
+  drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); $('#file').click(); } });
+  for (const b of document.querySelectorAll('[data-sample]')) {
+    b.addEventListener('click', async () => {
+      const url = b.dataset.sample;
+      const res = await fetch(url);
+      if (!res.ok) { showError(`Could not load the sample ${url}: HTTP ${res.status}`); return; }
+      await open(url.split('/').pop(), new Uint8Array(await res.arrayBuffer()));
+    });
+  }
+  $('#cancel').addEventListener('click', () => { pool.cancel(); setStatus(null); showError('Cancelled.'); });
+  $('#make-lmz').addEventListener('click', makeLmz);
+}
+
+wire();
+detectBackend();
+document.body.dataset.ready = 'true';

@@ -1,0 +1,35 @@
+// The only module that touches the wasm build: one file held, one job at a time.
+import init, * as lmzip from '../pkg/lmzip.js';
+
+const ready = init();
+let file = null; // { key, name, bytes }
+
+const ops = {
+  load({ key, name, bytes }) { file = { key, name, bytes: new Uint8Array(bytes) }; return true; },
+  codecs() { return lmzip.codecs(); },
+  inspect() { return lmzip.inspect(file.bytes, file.name); },
+  measure({ codec, mode }, progress) { return lmzip.measure(file.bytes, file.name, codec, mode, progress); },
+  compress({ codec }) { return lmzip.compress(file.bytes, codec); },
+  decompress() { return lmzip.decompress(file.bytes); },
+  defaultCodec() { return lmzip.default_codec(); },
+};
+
+self.onmessage = async ({ data }) => {
+  const { id, op, args } = data;
+  try {
+    await ready;
+    if (op !== 'load' && op !== 'codecs' && op !== 'defaultCodec' && !file) throw new Error('no file loaded');
+    let last = 0;
+    const progress = (f) => {
+      const now = performance.now();
+      if (now - last > 100 || f >= 1) { last = now; self.postMessage({ id, progress: f }); }
+    };
+    const value = ops[op](args ?? {}, progress);
+    const transfer = value instanceof Uint8Array ? [value.buffer] : [];
+    self.postMessage({ id, ok: true, value }, transfer);
+  } catch (e) {
+    // A wasm trap (RuntimeError) leaves the instance unusable: tell the pool to replace us.
+    const fatal = e instanceof WebAssembly.RuntimeError;
+    self.postMessage({ id, ok: false, fatal, error: fatal ? `internal error: ${e.message}` : (e?.message ?? String(e)) });
+  }
+};
