@@ -146,6 +146,7 @@ function drawChart(results) {
   kids.push(el('line', { x1: x100, x2: x100, y1: 0, y2: height - 20, class: 'axis' }));
   kids.push(el('text', { x: x100, y: height - 6, 'text-anchor': 'middle' }, '100% (no compression)'));
   svg.replaceChildren(...kids);
+  svg.closest('figure').hidden = results.length === 0;
 }
 
 function markBest(results) {
@@ -165,6 +166,7 @@ async function analyse(file) {
   if (info.lmz) return unpack(file);
   describe(info, file);
   buildTable(info.codecs, settings);
+  drawChart([]);
   $('#results-section').hidden = false;
   $('#make-lmz').disabled = false;
 
@@ -230,6 +232,7 @@ async function makeLmz() {
 
 async function open(name, bytes) {
   pool.cancel();
+  setStatus(null);
   showError('');
   for (const id of ['#file-info', '#results-section', '#unpack-section']) $(id).hidden = true;
   delete $('#results').dataset.complete;
@@ -251,6 +254,8 @@ async function open(name, bytes) {
 async function openFile(file) {
   if (!file) return;
   if (file.size > MAX_BYTES) {
+    pool.cancel();
+    setStatus(null);
     showError(`${file.name} is ${fmt.format(file.size)} bytes; this page handles files up to ${fmt.format(MAX_BYTES)} bytes.`);
     return;
   }

@@ -74,9 +74,10 @@ impl Codec for Png {
     }
     fn decompress(&self, data: &[u8], max_len: usize) -> Result<Vec<u8>, CodecError> {
         let mut decoder = png::Decoder::new(std::io::Cursor::new(data));
-        let mut limits = png::Limits::default();
-        limits.bytes = max_len.max(1);
-        decoder.set_limits(limits);
+        // Room for the pixels plus the decoder's own buffers, and no more.
+        decoder.set_limits(png::Limits {
+            bytes: max_len.saturating_add(1 << 20),
+        });
         let mut reader = decoder.read_info().map_err(dec_err)?;
         let info = reader.info();
         if info.color_type != png::ColorType::Grayscale || info.bit_depth != png::BitDepth::Eight {

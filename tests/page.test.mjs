@@ -1,0 +1,185 @@
+// The real page in Debian's headless Chromium: drop real files, compare every size with the CLI,
+// download and cross-decode .lmz files, and check bad input, cancel and responsiveness.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { serve } from '../scripts/serve.mjs';
+import { cli, nativeSizes, root, sample } from './helpers.mjs';
+
+const shots = join(process.env.CARGO_TARGET_DIR || join(root, 'target'), 'screenshots');
+let server, browser, base;
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  server = await serve(0);
+  base = `http://127.0.0.1:${server.address().port}/`;
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--enable-unsafe-webgpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+async function openPage() {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 1200 }, acceptDownloads: true });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(base);
+  await page.waitForSelector('body[data-ready="true"]');
+  return { page, errors };
+}
+
+/** Reads the results table: Map "codec|mode" → {bytes, roundtrip}. */
+async function tableSizes(page) {
+  const cells = await page.$$eval('#results td[data-part="bytes"]', (tds) => tds.map((td) => ({
+    codec: td.closest('tr').dataset.codec, mode: td.dataset.mode,
+    bytes: Number(td.dataset.bytes), roundtrip: td.dataset.roundtrip === 'true',
+  })));
+  return new Map(cells.map((c) => [`${c.codec}|${c.mode}`, c]));
+}
+
+async function waitDone(page) {
+  await page.waitForSelector('#results[data-complete="true"]', { timeout: 180_000 });
+}
+
+/** Drops bytes made inside the page (no transfer from Node) onto the drop zone. */
+async function dropGenerated(page, name, size, kind = 'text') {
+  const dt = await page.evaluateHandle(({ name, size, kind }) => {
+    const bytes = new Uint8Array(size);
+    if (kind === 'text') {
+      const words = ['the ', 'of ', 'compression ', 'model ', 'language ', 'is ', 'a ', 'byte ', 'and ', 'arithmetic '];
+      let x = 12345, i = 0;
+      while (i < size) {
+        x = (x * 1103515245 + 12345) >>> 0;
+        const w = words[(x >>> 16) % words.length];
+        for (let k = 0; k < w.length && i < size; k++) bytes[i++] = w.charCodeAt(k);
+      }
+    }
+    const d = new DataTransfer();
+    d.items.add(new File([bytes], name));
+    return d;
+  }, { name, size, kind });
+  for (const type of ['dragenter', 'dragover', 'drop']) await page.dispatchEvent('#drop', type, { dataTransfer: dt });
+}
+
+test('sizes on the page equal the CLI for real text, image and audio', async () => {
+  const files = ['sample.txt', 'sample.png', 'sample.wav'];
+  const native = nativeSizes(files.map(sample));
+  const { page, errors } = await openPage();
+  for (const name of files) {
+    await page.setInputFiles('#file', sample(name));
+    await waitDone(page);
+    const sizes = await tableSizes(page);
+    const expected = [...native.values()].filter((r) => r.file.endsWith(name));
+    assert.ok(expected.length >= 10, `${name}: ${expected.length} native rows`);
+    for (const r of expected) {
+      const got = sizes.get(`${r.codec}|${r.mode}`);
+      assert.ok(got, `${name}: no ${r.codec} ${r.mode} on the page`);
+      assert.equal(got.bytes, r.compressed_bytes, `${name} ${r.codec} ${r.mode}`);
+      assert.equal(got.roundtrip, true);
+    }
+    assert.equal(sizes.size, expected.length);
+    await page.screenshot({ path: join(shots, `page-${name}.png`), fullPage: true });
+  }
+  assert.equal(await page.locator('#status').isHidden(), true);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a dropped FLAC file is decoded as audio and measured', async () => {
+  const { page } = await openPage();
+  const bytes = [...readFileSync(sample('sample.flac'))];
+  const dt = await page.evaluateHandle((b) => {
+    const d = new DataTransfer();
+    d.items.add(new File([new Uint8Array(b)], 'speech.flac', { type: 'audio/flac' }));
+    return d;
+  }, bytes);
+  for (const type of ['dragenter', 'dragover', 'drop']) await page.dispatchEvent('#drop', type, { dataTransfer: dt });
+  await waitDone(page);
+  assert.match(await page.locator('#file-info').textContent(), /audio/);
+  const sizes = await tableSizes(page);
+  assert.ok(sizes.get('flac|whole').bytes < sizes.get('gzip|whole').bytes);
+  await page.close();
+});
+
+test('the downloaded .lmz decodes with the CLI, and a CLI .lmz decodes on the page', async () => {
+  const original = readFileSync(sample('sample.txt'));
+  const { page } = await openPage();
+  await page.setInputFiles('#file', sample('sample.txt'));
+  await waitDone(page);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#make-lmz')]);
+  assert.equal(download.suggestedFilename(), 'sample.txt.lmz');
+  const path = join(shots, 'from-page.lmz');
+  await download.saveAs(path);
+  assert.deepEqual(cli(['decompress', '-'], readFileSync(path)), original);
+
+  const packed = cli(['compress', '-c', 'xz', '-'], original);
+  await page.setInputFiles('#file', { name: 'native.txt.lmz', mimeType: 'application/octet-stream', buffer: packed });
+  await page.waitForSelector('#unpack-section:not([hidden])');
+  assert.equal(Number(await page.getAttribute('#unpack-section', 'data-bytes')), original.length);
+  const [back] = await Promise.all([page.waitForEvent('download'), page.click('#unpack-download')]);
+  const backPath = join(shots, 'from-native.txt');
+  await back.saveAs(backPath);
+  assert.deepEqual(readFileSync(backPath), original);
+  await page.close();
+});
+
+test('bad input gets a readable message and no crash', async () => {
+  const { page, errors } = await openPage();
+  const packed = cli(['compress', '-'], readFileSync(sample('sample.txt')));
+  const corrupt = Buffer.from(packed); corrupt[corrupt.length - 5] ^= 1;
+  const cases = [
+    [{ name: 'cat.png', mimeType: 'image/png', buffer: Buffer.from('this is not a picture') }, /not a readable image/],
+    [{ name: 'empty.txt', mimeType: 'text/plain', buffer: Buffer.alloc(0) }, /empty/],
+    [{ name: 'broken.lmz', mimeType: 'application/octet-stream', buffer: corrupt }, /corrupted/],
+    [{ name: 'cut.lmz', mimeType: 'application/octet-stream', buffer: packed.subarray(0, 30) }, /truncated/],
+    [{ name: 'song.wav', mimeType: 'audio/wav', buffer: Buffer.from('RIFF\0\0\0\0WAVEjunk') }, /not readable audio/],
+  ];
+  for (const [file, re] of cases) {
+    await page.setInputFiles('#file', file);
+    await page.waitForFunction((src) => {
+      const err = document.querySelector('#error');
+      return !err.hidden && new RegExp(src).test(err.textContent) && document.querySelector('#status').hidden;
+    }, re.source, { timeout: 30_000 }).catch(async () => {
+      assert.fail(`${file.name}: error shown is ${JSON.stringify(await page.locator('#error').textContent())}`);
+    });
+  }
+  await dropGenerated(page, 'huge.bin', 200 * 1024 * 1024, 'zeros');
+  await page.waitForFunction(() => /handles files up to/.test(document.querySelector('#error').textContent));
+  await page.screenshot({ path: join(shots, 'page-error.png') });
+  // Still works afterwards.
+  await page.setInputFiles('#file', sample('sample.txt'));
+  await waitDone(page);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a 50 MB file shows progress, keeps the page responsive, and cancels', async () => {
+  const { page } = await openPage();
+  await dropGenerated(page, 'big.txt', 50 * 1000 * 1000);
+  await page.waitForFunction(() => {
+    const bar = document.querySelector('#progress');
+    return !document.querySelector('#status').hidden && bar.hasAttribute('value') && bar.value > 0;
+  }, null, { timeout: 120_000 });
+  // The main thread answers at once while the workers compress.
+  for (let i = 0; i < 3; i++) {
+    const t0 = Date.now();
+    await page.evaluate(() => 1 + 1);
+    assert.ok(Date.now() - t0 < 1000, 'the page froze');
+  }
+  await page.screenshot({ path: join(shots, 'page-progress.png') });
+  await page.click('#cancel');
+  await page.waitForSelector('#status', { state: 'hidden' });
+  assert.match(await page.locator('#error').textContent(), /Cancelled/);
+  await page.setInputFiles('#file', sample('sample.png'));
+  await waitDone(page);
+  await page.close();
+});

@@ -1,0 +1,63 @@
+// The wasm build under Node gives the same bytes as the native build, and .lmz files cross both ways.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { cli, nativeSizes, pkgNode, sample } from './helpers.mjs';
+
+const lmzip = createRequire(import.meta.url)(join(pkgNode, 'lmzip.js'));
+const files = ['sample.txt', 'sample.png', 'sample.wav', 'sample.jpg', 'sample.flac'];
+
+test('wasm sizes equal native sizes for every codec and mode', () => {
+  const native = nativeSizes(files.map(sample));
+  let compared = 0;
+  for (const name of files) {
+    const bytes = readFileSync(sample(name));
+    const info = lmzip.inspect(bytes, name);
+    assert.ok(info.codecs.length >= 5, `${name}: ${info.codecs}`);
+    for (const codec of info.codecs) {
+      for (const mode of ['whole', 'chunked']) {
+        let last = 0;
+        const r = lmzip.measure(bytes, name, codec, mode, (f) => { last = f; });
+        const n = native.get(`${name}|${codec}|${mode}`);
+        assert.ok(n, `native run lacks ${name} ${codec} ${mode}`);
+        assert.equal(r.compressed_bytes, n.compressed_bytes, `${name} ${codec} ${mode}`);
+        assert.equal(r.bytes, n.bytes);
+        assert.equal(r.roundtrip, true);
+        assert.equal(last, 1);
+        compared++;
+      }
+    }
+  }
+  assert.ok(compared >= 60, `compared ${compared}`);
+});
+
+test('an .lmz made in wasm decodes natively, and the reverse', () => {
+  for (const name of ['sample.txt', 'sample.png']) {
+    const original = readFileSync(sample(name));
+    for (const codec of ['brotli', 'xz', 'gzip', 'zstd', 'bzip2', 'stored']) {
+      const fromWasm = lmzip.compress(original, codec);
+      assert.deepEqual(cli(['decompress', '-'], fromWasm), original, `${codec} wasm → native`);
+      const fromNative = cli(['compress', '-c', codec, '-'], original);
+      assert.deepEqual(Buffer.from(lmzip.decompress(fromNative)), original, `${codec} native → wasm`);
+      assert.deepEqual(Buffer.from(fromWasm), fromNative, `${codec}: identical bytes`);
+    }
+  }
+});
+
+test('bad input throws readable errors in wasm, never panics', () => {
+  const packed = lmzip.compress(readFileSync(sample('sample.txt')), 'brotli');
+  const flipped = Uint8Array.from(packed); flipped[flipped.length - 3] ^= 4;
+  const cases = [
+    [new Uint8Array(), /empty/],
+    [packed.subarray(0, 20), /truncated/],
+    [flipped, /corrupted/],
+    [new TextEncoder().encode('plain text'), /not an \.lmz/],
+  ];
+  for (const [bytes, re] of cases) assert.throws(() => lmzip.decompress(bytes), re);
+  assert.throws(() => lmzip.inspect(new TextEncoder().encode('nope'), 'cat.png'), /not a readable image/);
+  assert.throws(() => lmzip.inspect(new Uint8Array(), 'x.txt'), /empty/);
+  // After errors the module still works.
+  assert.equal(lmzip.decompress(packed).length, 16384);
+});
