@@ -46,8 +46,9 @@ async function tableSizes(page) {
   return new Map(cells.map((c) => [`${c.codec}|${c.mode}`, c]));
 }
 
-async function waitDone(page) {
-  await page.waitForSelector('#results[data-complete="true"]', { timeout: 180_000 });
+async function waitDone(page, name) {
+  const sel = name ? `#results[data-complete="true"][data-file="${name}"]` : '#results[data-complete="true"]';
+  await page.waitForSelector(sel, { timeout: 180_000 });
 }
 
 /** Drops bytes made inside the page (no transfer from Node) onto the drop zone. */
@@ -76,7 +77,7 @@ test('sizes on the page equal the CLI for real text, image and audio', async () 
   const { page, errors } = await openPage();
   for (const name of files) {
     await page.setInputFiles('#file', sample(name));
-    await waitDone(page);
+    await waitDone(page, name);
     const sizes = await tableSizes(page);
     const expected = [...native.values()].filter((r) => r.file.endsWith(name));
     assert.ok(expected.length >= 10, `${name}: ${expected.length} native rows`);
@@ -103,7 +104,7 @@ test('a dropped FLAC file is decoded as audio and measured', async () => {
     return d;
   }, bytes);
   for (const type of ['dragenter', 'dragover', 'drop']) await page.dispatchEvent('#drop', type, { dataTransfer: dt });
-  await waitDone(page);
+  await waitDone(page, 'speech.flac');
   assert.match(await page.locator('#file-info').textContent(), /audio/);
   const sizes = await tableSizes(page);
   assert.ok(sizes.get('flac|whole').bytes < sizes.get('gzip|whole').bytes);
@@ -114,7 +115,7 @@ test('the downloaded .lmz decodes with the CLI, and a CLI .lmz decodes on the pa
   const original = readFileSync(sample('sample.txt'));
   const { page } = await openPage();
   await page.setInputFiles('#file', sample('sample.txt'));
-  await waitDone(page);
+  await waitDone(page, 'sample.txt');
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#make-lmz')]);
   assert.equal(download.suggestedFilename(), 'sample.txt.lmz');
   const path = join(shots, 'from-page.lmz');
@@ -157,7 +158,7 @@ test('bad input gets a readable message and no crash', async () => {
   await page.screenshot({ path: join(shots, 'page-error.png') });
   // Still works afterwards.
   await page.setInputFiles('#file', sample('sample.txt'));
-  await waitDone(page);
+  await waitDone(page, 'sample.txt');
   assert.deepEqual(errors, []);
   await page.close();
 });
@@ -180,6 +181,6 @@ test('a 50 MB file shows progress, keeps the page responsive, and cancels', asyn
   await page.waitForSelector('#status', { state: 'hidden' });
   assert.match(await page.locator('#error').textContent(), /Cancelled/);
   await page.setInputFiles('#file', sample('sample.png'));
-  await waitDone(page);
+  await waitDone(page, 'sample.png');
   await page.close();
 });

@@ -195,6 +195,7 @@ async function analyse(file) {
   }));
   markBest(results);
   setStatus(null);
+  $('#results').dataset.file = file.name;
   $('#results').dataset.complete = 'true';
 }
 
@@ -253,6 +254,7 @@ async function open(name, bytes) {
 
 async function openFile(file) {
   if (!file) return;
+  delete $('#results').dataset.complete;
   if (file.size > MAX_BYTES) {
     pool.cancel();
     setStatus(null);

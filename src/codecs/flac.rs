@@ -126,6 +126,10 @@ impl Codec for Flac {
                 });
             }
         }
+        // With `verify`, the decoder compares the stream's MD5 with the decoded samples.
+        if decoder.finalize().verify_ok == Some(false) {
+            return Err(dec_err("MD5 of the decoded samples does not match"));
+        }
         if params.n_frames.is_some_and(|n| n != out.len() as u64) {
             return Err(dec_err("the stream ends before its last sample"));
         }

@@ -24,20 +24,7 @@ impl Codec for Zstd {
         Ok(compress_to_vec(data, CompressionLevel::from_level(LEVEL)))
     }
     fn decompress(&self, data: &[u8], max_len: usize) -> Result<Vec<u8>, CodecError> {
-        let mut source = data;
-        let decoder = StreamingDecoder::new(&mut source);
-        read_bounded("zstd", StdRead(decoder), max_len)
-    }
-}
-
-/// Adapts the crate's own `Read` trait to `std::io::Read`.
-struct StdRead<R>(R);
-
-impl<R: structured_zstd::io::Read> std::io::Read for StdRead<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0
-            .read(buf)
-            .map_err(|e| std::io::Error::other(format!("{e:?}")))
+        read_bounded("zstd", StreamingDecoder::new(data), max_len)
     }
 }
 
