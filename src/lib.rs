@@ -11,7 +11,10 @@ pub mod coder;
 pub mod container;
 pub mod lmz;
 pub mod modality;
+pub mod model;
 pub mod paper;
+#[cfg(feature = "train")]
+pub mod train;
 
 #[cfg(target_arch = "wasm32")]
 mod web;

@@ -51,6 +51,18 @@ enum Command {
         /// The .lmz file.
         input: PathBuf,
     },
+    /// Train a transformer preset on real text (resumes from its checkpoint).
+    #[cfg(feature = "train")]
+    Train(TrainArgs),
+    /// Copy a checkpoint's exported weights to a model file (e.g. models/200k/model.lmzw).
+    Export {
+        /// Checkpoint directory of a training run.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Output weights file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Measure every codec on files (folders are expanded), whole and chunked.
     Bench {
         /// Files or folders.
@@ -66,6 +78,155 @@ enum Command {
         #[arg(long)]
         mode: Option<String>,
     },
+}
+
+/// Options of `lmzip train`.
+#[cfg(feature = "train")]
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Model preset: 200k, 800k or 3m (tiny for tests).
+    #[arg(long, default_value = "200k")]
+    preset: String,
+    /// Training files (never the dev files).
+    #[arg(long = "data", default_value = "data/text/train.txt")]
+    data: Vec<PathBuf>,
+    /// Checkpoint directory; default ~/.cache/lmzip/<preset>-<seq-len>.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Total steps of the schedule.
+    #[arg(long, default_value_t = 200_000)]
+    steps: u64,
+    /// Windows per step.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Bytes per window.
+    #[arg(long, default_value_t = 512)]
+    seq_len: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Warm-up steps.
+    #[arg(long, default_value_t = 1000)]
+    warmup: u64,
+    /// Evaluate every N steps.
+    #[arg(long, default_value_t = 500)]
+    eval_every: u64,
+    /// Validation windows.
+    #[arg(long, default_value_t = 64)]
+    eval_windows: usize,
+    /// Minutes between checkpoints.
+    #[arg(long, default_value_t = 5.0)]
+    checkpoint_minutes: f64,
+    /// Stop after this many more steps (the schedule still runs to --steps).
+    #[arg(long)]
+    stop_after: Option<u64>,
+    /// Seed for weights and data order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// CPU threads for the tensor kernels.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+#[cfg(feature = "train")]
+struct Bar(ProgressBar);
+
+#[cfg(feature = "train")]
+impl lmzip::train::Progress for Bar {
+    fn step(&mut self, s: &lmzip::train::TrainState, c: &lmzip::train::TrainConfig, bits: f64) {
+        self.0.set_position(s.step);
+        if s.step % 10 == 0 {
+            let rate = s.tokens as f64 / s.seconds.max(1e-9);
+            let val = s.curve.last().map_or(String::from("-"), |v| format!("{:.3}", v.3));
+            self.0.set_message(format!(
+                "loss {bits:.3} bits/byte, val {val}, {rate:.0} bytes/s, lr {:.2e}",
+                lmzip::train::learning_rate(c, s.step)
+            ));
+        }
+    }
+    fn eval(&mut self, s: &lmzip::train::TrainState, val: f64) {
+        self.0.suspend(|| eprintln!(
+            "step {:>7}  tokens {:>12}  train {:.4}  val {:.4} bits/byte  ({:.0} s)",
+            s.step,
+            s.tokens,
+            s.curve.last().map_or(f64::NAN, |c| c.2),
+            val,
+            s.seconds
+        ));
+    }
+}
+
+/// Training allocates and frees tensors of tens of MB at every op; by default glibc hands them
+/// back to the kernel each time, and 40 % of training time went to page faults. Keep them.
+#[cfg(all(feature = "train", target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    // SAFETY: mallopt only tunes the allocator; it is called before the training threads start.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        libc::mallopt(libc::M_TOP_PAD, 256 << 20);
+    }
+}
+
+#[cfg(all(feature = "train", not(all(target_os = "linux", target_env = "gnu"))))]
+fn keep_freed_memory() {}
+
+#[cfg(feature = "train")]
+fn train_cmd(a: TrainArgs) -> Res<()> {
+    use lmzip::train::{self, Checkpoint, Corpus, TrainConfig};
+    // Set before burn's thread pool starts.
+    std::env::set_var("RAYON_NUM_THREADS", a.threads.to_string());
+    keep_freed_memory();
+    let mut model = lmzip::model::ModelConfig::preset(&a.preset)
+        .ok_or(format!("unknown preset {:?} (200k, 800k, 3m)", a.preset))?;
+    model.context = model.context.max(a.seq_len);
+    let config = TrainConfig {
+        model,
+        seq_len: a.seq_len,
+        batch: a.batch,
+        steps: a.steps,
+        lr: a.lr,
+        warmup: a.warmup,
+        eval_every: a.eval_every,
+        eval_windows: a.eval_windows,
+        seed: a.seed,
+        holdout: 0.01,
+    };
+    let dir = a.dir.unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        home.join(".cache/lmzip").join(format!("{}-{}", a.preset, a.seq_len))
+    });
+    let corpus = Corpus::load(&a.data, config.holdout, config.seq_len)?;
+    eprintln!(
+        "training {} ({} parameters) on {} bytes, checkpoints in {}",
+        a.preset,
+        model.param_count(),
+        corpus.train_bytes(),
+        dir.display()
+    );
+    let bar = ProgressBar::new(config.steps);
+    bar.set_style(
+        ProgressStyle::with_template("[{elapsed_precise}] {wide_bar} {pos}/{len} ETA {eta} {msg}")
+            .expect("valid template"),
+    );
+    let ckpt = Checkpoint::new(&dir);
+    let state = train::train(
+        &config,
+        &corpus,
+        &ckpt,
+        a.checkpoint_minutes * 60.0,
+        a.stop_after,
+        &mut Bar(bar.clone()),
+    )?;
+    bar.finish_and_clear();
+    eprintln!(
+        "stopped at step {} ({} bytes seen, {:.0} s); weights in {}",
+        state.step,
+        state.tokens,
+        state.seconds,
+        ckpt.exported().display()
+    );
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -183,6 +344,24 @@ fn run(cli: Cli) -> Res<()> {
                 "size        {} bytes ({} header)",
                 bytes.len(),
                 container::header_size(h)
+            );
+        }
+        #[cfg(feature = "train")]
+        Command::Train(args) => train_cmd(args)?,
+        Command::Export { dir, output } => {
+            let src = dir.join("model.lmzw");
+            let bytes = std::fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
+            let w = lmzip::model::Weights::from_bytes(&bytes)?;
+            if let Some(parent) = output.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            write_output(&output, &bytes, true)?;
+            let sha: String = lmzip::model::sha256(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            eprintln!(
+                "{} → {}: {} parameters, sha256 {sha}",
+                src.display(),
+                output.display(),
+                w.config.param_count()
             );
         }
         Command::Bench {

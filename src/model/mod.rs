@@ -1,0 +1,13 @@
+//! The byte-level transformer: shapes, exported weights, and (with `train`) the burn model.
+
+mod config;
+mod weights;
+
+#[cfg(feature = "train")]
+mod transformer;
+
+pub use config::{ModelConfig, VOCAB};
+pub use weights::{sha256, Weights, WeightsError};
+
+#[cfg(feature = "train")]
+pub use transformer::{rope_tables, Transformer};

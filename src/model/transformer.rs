@@ -1,0 +1,214 @@
+//! The transformer in burn, for training (native, `train` feature).
+//!
+//! Read top-down: rotary tables → attention → MLP → block → model. Shapes in comments are
+//! `(B, T, …)`: batch, time. The plain-Rust [`super::infer`] computes exactly this function.
+
+use super::config::{ModelConfig, VOCAB};
+use super::weights::Weights;
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::activation::{gelu_approximate, log_softmax};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+/// Rotary tables `(cos, sin)`, each `[context, head_dim / 2]`, in f32.
+///
+/// Computed in f64 and rounded once, and shipped inside exported weights, so inference never
+/// depends on a platform's `sin`/`cos`.
+pub fn rope_tables(config: &ModelConfig) -> (Vec<f32>, Vec<f32>) {
+    let half = config.head_dim() / 2;
+    let mut cos = Vec::with_capacity(config.context * half);
+    let mut sin = Vec::with_capacity(config.context * half);
+    for pos in 0..config.context {
+        for i in 0..half {
+            let inv_freq = 10_000f64.powf(-(2.0 * i as f64) / config.head_dim() as f64);
+            let angle = pos as f64 * inv_freq;
+            cos.push(angle.cos() as f32);
+            sin.push(angle.sin() as f32);
+        }
+    }
+    (cos, sin)
+}
+
+/// Rotates the two halves of each head's vector: `[x1·cos − x2·sin, x1·sin + x2·cos]`.
+fn rotate(x: Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4> {
+    let half = x.dims()[3] / 2;
+    let x1 = x.clone().narrow(3, 0, half);
+    let x2 = x.narrow(3, half, half);
+    let a = x1.clone() * cos.clone() - x2.clone() * sin.clone();
+    let b = x1 * sin.clone() + x2 * cos.clone();
+    Tensor::cat(vec![a, b], 3)
+}
+
+/// Causal multi-head self-attention without biases (as the paper's code).
+#[derive(Module, Debug)]
+pub struct Attention {
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
+    n_heads: usize,
+}
+
+impl Attention {
+    fn forward(&self, x: Tensor<3>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<3> {
+        let [b, t, d] = x.dims();
+        let hd = d / self.n_heads;
+        // (B, T, d) → (B, H, T, hd)
+        let heads = |y: Tensor<3>| y.reshape([b, t, self.n_heads, hd]).swap_dims(1, 2);
+        let q = rotate(heads(self.wq.forward(x.clone())), cos, sin);
+        let k = rotate(heads(self.wk.forward(x.clone())), cos, sin);
+        let v = heads(self.wv.forward(x));
+        let options = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal: true,
+        };
+        let y = attention(q, k, v, None, None, options); // (B, H, T, hd)
+        self.wo.forward(y.swap_dims(1, 2).reshape([b, t, d]))
+    }
+}
+
+/// One post-LayerNorm block: `a = LN(x + attn(x))`, `y = LN(a + mlp(a))`.
+#[derive(Module, Debug)]
+pub struct Block {
+    attn: Attention,
+    ln1: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    ln2: LayerNorm,
+}
+
+impl Block {
+    fn forward(&self, x: Tensor<3>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<3> {
+        let a = self.ln1.forward(x.clone() + self.attn.forward(x, cos, sin));
+        let m = self.fc2.forward(gelu_approximate(self.fc1.forward(a.clone())));
+        self.ln2.forward(a + m)
+    }
+}
+
+/// The byte-level transformer.
+#[derive(Module, Debug)]
+pub struct Transformer {
+    embed: Embedding,
+    blocks: Vec<Block>,
+    head: Linear,
+    d_model: usize,
+    context: usize,
+    n_heads: usize,
+}
+
+fn linear(d_in: usize, d_out: usize, bias: bool, device: &Device) -> Linear {
+    LinearConfig::new(d_in, d_out).with_bias(bias).init(device)
+}
+
+impl Transformer {
+    /// A freshly initialised model.
+    pub fn new(config: &ModelConfig, device: &Device) -> Self {
+        let d = config.d_model;
+        let blocks = (0..config.n_layers)
+            .map(|_| Block {
+                attn: Attention {
+                    wq: linear(d, d, false, device),
+                    wk: linear(d, d, false, device),
+                    wv: linear(d, d, false, device),
+                    wo: linear(d, d, false, device),
+                    n_heads: config.n_heads,
+                },
+                ln1: LayerNormConfig::new(d).init(device),
+                fc1: linear(d, config.widening * d, true, device),
+                fc2: linear(config.widening * d, d, true, device),
+                ln2: LayerNormConfig::new(d).init(device),
+            })
+            .collect();
+        Self {
+            // The paper's init: N(0, 0.02), then × sqrt(d) in the forward pass.
+            embed: EmbeddingConfig::new(VOCAB, d)
+                .with_initializer(Initializer::Normal { mean: 0.0, std: 0.02 })
+                .init(device),
+            blocks,
+            head: linear(d, VOCAB, true, device),
+            d_model: d,
+            context: config.context,
+            n_heads: config.n_heads,
+        }
+    }
+
+    /// Log-probabilities of each next byte: tokens `(B, T)` → `(B, T, 256)`.
+    ///
+    /// Position t sees tokens 0..=t; callers feed `[0, x0, x1, …]` to predict `[x0, x1, …]`.
+    pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let [_, t] = tokens.dims();
+        assert!(t <= self.context, "sequence of {t} exceeds the context {}", self.context);
+        let device = tokens.device();
+        let hd = self.d_model / self.n_heads;
+        let config = ModelConfig {
+            d_model: self.d_model,
+            n_heads: self.n_heads,
+            n_layers: self.blocks.len(),
+            widening: 4,
+            context: t,
+        };
+        let (cos, sin) = rope_tables(&config);
+        let table = |v: Vec<f32>| {
+            Tensor::<2>::from_data(TensorData::new(v, [t, hd / 2]), &device).unsqueeze::<4>()
+        };
+        let (cos, sin) = (table(cos), table(sin));
+        let mut x = self.embed.forward(tokens) * (self.d_model as f64).sqrt();
+        for block in &self.blocks {
+            x = block.forward(x, &cos, &sin);
+        }
+        log_softmax(self.head.forward(x), 2)
+    }
+
+    /// The model's configuration.
+    pub fn config(&self) -> ModelConfig {
+        ModelConfig {
+            d_model: self.d_model,
+            n_heads: self.n_heads,
+            n_layers: self.blocks.len(),
+            widening: self.blocks.first().map_or(4, |b| b.fc1.weight.dims()[1] / self.d_model),
+            context: self.context,
+        }
+    }
+
+    /// Copies every parameter into plain [`Weights`] (plus the rotary tables).
+    pub fn export(&self) -> Weights {
+        let mut w = Weights::new(self.config());
+        let put2 = |w: &mut Weights, name: String, t: &Param<Tensor<2>>| {
+            let v = t.val();
+            let dims = v.dims().to_vec();
+            w.insert(name, dims, v.into_data().try_to_vec::<f32>().expect("f32 tensor"));
+        };
+        let put1 = |w: &mut Weights, name: String, t: &Param<Tensor<1>>| {
+            let v = t.val();
+            let dims = v.dims().to_vec();
+            w.insert(name, dims, v.into_data().try_to_vec::<f32>().expect("f32 tensor"));
+        };
+        put2(&mut w, "embed".into(), &self.embed.weight);
+        for (i, b) in self.blocks.iter().enumerate() {
+            let p = format!("layers.{i}.");
+            put2(&mut w, format!("{p}wq"), &b.attn.wq.weight);
+            put2(&mut w, format!("{p}wk"), &b.attn.wk.weight);
+            put2(&mut w, format!("{p}wv"), &b.attn.wv.weight);
+            put2(&mut w, format!("{p}wo"), &b.attn.wo.weight);
+            put1(&mut w, format!("{p}ln1.gamma"), &b.ln1.gamma);
+            put1(&mut w, format!("{p}ln1.beta"), b.ln1.beta.as_ref().expect("LayerNorm has a bias"));
+            put2(&mut w, format!("{p}fc1.w"), &b.fc1.weight);
+            put1(&mut w, format!("{p}fc1.b"), b.fc1.bias.as_ref().expect("fc1 has a bias"));
+            put2(&mut w, format!("{p}fc2.w"), &b.fc2.weight);
+            put1(&mut w, format!("{p}fc2.b"), b.fc2.bias.as_ref().expect("fc2 has a bias"));
+            put1(&mut w, format!("{p}ln2.gamma"), &b.ln2.gamma);
+            put1(&mut w, format!("{p}ln2.beta"), b.ln2.beta.as_ref().expect("LayerNorm has a bias"));
+        }
+        put2(&mut w, "head.w".into(), &self.head.weight);
+        put1(&mut w, "head.b".into(), self.head.bias.as_ref().expect("head has a bias"));
+        let config = self.config();
+        let (cos, sin) = rope_tables(&config);
+        let half = config.head_dim() / 2;
+        w.insert("rope.cos", vec![config.context, half], cos);
+        w.insert("rope.sin", vec![config.context, half], sin);
+        w
+    }
+}

@@ -1,0 +1,337 @@
+//! `lmzip train`: Adam with warm-up and cosine decay on random windows of real text, logging
+//! validation bits per byte on a held-back slice of the training files, checkpointing every few
+//! minutes and resuming after any interruption (native only, `train` feature).
+
+use crate::model::{ModelConfig, Transformer, VOCAB};
+use burn::module::Module;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::store::ModuleRecord;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Everything that fixes a training run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainConfig {
+    /// The model's shape.
+    pub model: ModelConfig,
+    /// Bytes per training window.
+    pub seq_len: usize,
+    /// Windows per step.
+    pub batch: usize,
+    /// Total optimiser steps (the cosine schedule's length).
+    pub steps: u64,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Linear warm-up steps.
+    pub warmup: u64,
+    /// Evaluate validation bits per byte every this many steps.
+    pub eval_every: u64,
+    /// Validation windows (fixed, from the held-back tail of the training files).
+    pub eval_windows: usize,
+    /// Seed for the initial weights and the data order.
+    pub seed: u64,
+    /// Fraction of each training file held back for validation.
+    pub holdout: f64,
+}
+
+/// Progress that a checkpoint carries.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Optimiser steps done.
+    pub step: u64,
+    /// State of the data-order generator.
+    pub rng: u64,
+    /// Bytes of training text seen.
+    pub tokens: u64,
+    /// Wall-clock seconds spent training, over all resumptions.
+    pub seconds: f64,
+    /// `(step, tokens, train bits/byte, validation bits/byte)` at each evaluation.
+    pub curve: Vec<(u64, u64, f64, f64)>,
+}
+
+/// Why training stopped early.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrainError {
+    /// Reading data or writing checkpoints failed.
+    #[error("{0}")]
+    Io(String),
+    /// A checkpoint's configuration differs from the one asked for.
+    #[error("the checkpoint in {dir} was made with another configuration; use another --dir or the same settings")]
+    ConfigMismatch {
+        /// The checkpoint directory.
+        dir: String,
+    },
+    /// Too little text for the window size.
+    #[error("not enough training text: need more than {0} bytes per file after the hold-out")]
+    TooLittleData(usize),
+}
+
+fn io(e: impl std::fmt::Display) -> TrainError {
+    TrainError::Io(e.to_string())
+}
+
+/// splitmix64: a tiny, seedable generator whose whole state fits a checkpoint.
+fn next(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The training text split into a training part and a held-back validation part.
+pub struct Corpus {
+    train: Vec<Vec<u8>>,
+    valid: Vec<u8>,
+}
+
+impl Corpus {
+    /// Reads the files and holds back the last `holdout` fraction of each.
+    pub fn load(files: &[PathBuf], holdout: f64, seq_len: usize) -> Result<Self, TrainError> {
+        let mut train = Vec::new();
+        let mut valid = Vec::new();
+        for f in files {
+            let bytes = std::fs::read(f).map_err(|e| TrainError::Io(format!("{}: {e}", f.display())))?;
+            let cut = ((bytes.len() as f64) * (1.0 - holdout)) as usize;
+            if cut <= seq_len {
+                return Err(TrainError::TooLittleData(seq_len));
+            }
+            valid.extend_from_slice(&bytes[cut..]);
+            train.push(bytes[..cut].to_vec());
+        }
+        if valid.len() <= seq_len {
+            return Err(TrainError::TooLittleData(seq_len));
+        }
+        Ok(Self { train, valid })
+    }
+
+    /// Bytes available for training.
+    pub fn train_bytes(&self) -> usize {
+        self.train.iter().map(Vec::len).sum()
+    }
+
+    /// A random window of `len` bytes, files weighted by size.
+    fn sample(&self, len: usize, rng: &mut u64) -> &[u8] {
+        let total = self.train_bytes() as u64;
+        let mut pick = next(rng) % total;
+        let mut file = &self.train[0];
+        for f in &self.train {
+            if pick < f.len() as u64 {
+                file = f;
+                break;
+            }
+            pick -= f.len() as u64;
+        }
+        let start = (next(rng) % (file.len() - len + 1) as u64) as usize;
+        &file[start..start + len]
+    }
+}
+
+/// Turns windows into model inputs `[0, x0, …, x(T−2)]` and targets `[x0, …, x(T−1)]`.
+fn batch_tensors(windows: &[&[u8]], device: &Device) -> (Tensor<2, Int>, Tensor<1, Int>) {
+    let (b, t) = (windows.len(), windows[0].len());
+    let mut inputs = Vec::with_capacity(b * t);
+    let mut targets = Vec::with_capacity(b * t);
+    for w in windows {
+        inputs.push(0i64);
+        inputs.extend(w[..t - 1].iter().map(|&x| i64::from(x)));
+        targets.extend(w.iter().map(|&x| i64::from(x)));
+    }
+    (
+        Tensor::from_data(TensorData::new(inputs, [b, t]), device),
+        Tensor::from_data(TensorData::new(targets, [b * t]), device),
+    )
+}
+
+/// Mean negative log-likelihood in nats of `targets` under `logp` `(B, T, 256)`.
+fn nll(logp: Tensor<3>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [b, t, v] = logp.dims();
+    debug_assert_eq!(v, VOCAB);
+    let picked = logp
+        .reshape([b * t, v])
+        .gather(1, targets.unsqueeze_dim::<2>(1));
+    picked.mean().neg()
+}
+
+/// Learning rate at `step`: linear warm-up, then cosine decay to a tenth of the peak.
+pub fn learning_rate(c: &TrainConfig, step: u64) -> f64 {
+    if step < c.warmup {
+        return c.lr * (step + 1) as f64 / c.warmup as f64;
+    }
+    let progress = (step - c.warmup) as f64 / (c.steps.saturating_sub(c.warmup)).max(1) as f64;
+    let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos());
+    c.lr * (0.1 + 0.9 * cosine)
+}
+
+/// Where a run keeps its checkpoint.
+pub struct Checkpoint {
+    dir: PathBuf,
+}
+
+impl Checkpoint {
+    /// A checkpoint directory (created on first save).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+    /// The exported weights of the last checkpoint.
+    pub fn exported(&self) -> PathBuf {
+        self.path("model.lmzw")
+    }
+    /// The evaluation log (TSV) of the run.
+    pub fn log(&self) -> PathBuf {
+        self.path("curve.tsv")
+    }
+    fn exists(&self) -> bool {
+        self.path("state.json").exists()
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Hooks for progress display, so the library stays free of terminal code.
+pub trait Progress {
+    /// Called after every step.
+    fn step(&mut self, state: &TrainState, config: &TrainConfig, loss_bits: f64);
+    /// Called after every evaluation.
+    fn eval(&mut self, state: &TrainState, val_bpb: f64);
+}
+
+/// Trains until `config.steps`, or until `stop_after` more steps (for tests and time-boxed runs),
+/// saving to `ckpt` every `checkpoint_secs` and at the end. Resumes if `ckpt` holds a run.
+pub fn train(
+    config: &TrainConfig,
+    corpus: &Corpus,
+    ckpt: &Checkpoint,
+    checkpoint_secs: f64,
+    stop_after: Option<u64>,
+    progress: &mut dyn Progress,
+) -> Result<TrainState, TrainError> {
+    let device = Device::flex().autodiff();
+    device.seed(config.seed);
+    let mut model = Transformer::new(&config.model, &device);
+    let mut optim = AdamConfig::new()
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
+        .init();
+    let mut state = TrainState {
+        rng: config.seed ^ 0x5EED,
+        ..TrainState::default()
+    };
+    if ckpt.exists() {
+        let saved: TrainConfig = read_json(&ckpt.path("config.json"))?;
+        if &saved != config {
+            return Err(TrainError::ConfigMismatch {
+                dir: ckpt.dir.display().to_string(),
+            });
+        }
+        state = read_json(&ckpt.path("state.json"))?;
+        let record = ModuleRecord::load(ckpt.path("model.bpk")).map_err(|e| io(format!("{e:?}")))?;
+        model = model.load_record(record);
+        optim = optim.load(ckpt.path("optim.bpk")).map_err(|e| io(format!("{e:?}")))?;
+    }
+    // Fixed validation windows, the same at every evaluation and across resumptions.
+    let mut vrng = config.seed ^ 0xE7A1;
+    let stride = config.seq_len;
+    let n_valid = (corpus.valid.len() / stride).max(1);
+    let valid: Vec<&[u8]> = (0..config.eval_windows.min(n_valid))
+        .map(|_| {
+            let i = (next(&mut vrng) % n_valid as u64) as usize * stride;
+            &corpus.valid[i..(i + stride).min(corpus.valid.len())]
+        })
+        .filter(|w| w.len() == stride)
+        .collect();
+
+    let start_step = state.step;
+    let mut last_save = Instant::now();
+    let mut clock = Instant::now();
+    let end = stop_after.map_or(config.steps, |n| (start_step + n).min(config.steps));
+    let mut recent = Vec::new();
+    while state.step < end {
+        let windows: Vec<&[u8]> = (0..config.batch)
+            .map(|_| corpus.sample(config.seq_len, &mut state.rng))
+            .collect();
+        let (inputs, targets) = batch_tensors(&windows, &device);
+        let loss = nll(model.forward(inputs), targets);
+        let loss_nats: f32 = loss.clone().into_scalar();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(learning_rate(config, state.step), model, grads);
+        state.step += 1;
+        state.tokens += (config.batch * config.seq_len) as u64;
+        let bits = f64::from(loss_nats) / std::f64::consts::LN_2;
+        recent.push(bits);
+        progress.step(&state, config, bits);
+
+        let now = Instant::now();
+        state.seconds += now.duration_since(clock).as_secs_f64();
+        clock = now;
+        if state.step % config.eval_every == 0 || state.step == config.steps {
+            let val = evaluate(&model.valid(), &valid, &device.clone().inner());
+            let train_bits = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
+            recent.clear();
+            state.curve.push((state.step, state.tokens, train_bits, val));
+            progress.eval(&state, val);
+            clock = Instant::now();
+        }
+        if last_save.elapsed().as_secs_f64() >= checkpoint_secs {
+            save(&model, &optim, config, &state, ckpt)?;
+            last_save = Instant::now();
+            clock = Instant::now();
+        }
+    }
+    save(&model, &optim, config, &state, ckpt)?;
+    Ok(state)
+}
+
+/// Validation bits per byte of `model` on `windows`.
+pub fn evaluate(model: &Transformer, windows: &[&[u8]], device: &Device) -> f64 {
+    if windows.is_empty() {
+        return f64::NAN;
+    }
+    let mut total = 0.0;
+    for chunk in windows.chunks(4) {
+        let (inputs, targets) = batch_tensors(chunk, device);
+        let loss: f32 = nll(model.forward(inputs), targets).into_scalar();
+        total += f64::from(loss) * chunk.len() as f64;
+    }
+    total / windows.len() as f64 / std::f64::consts::LN_2
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, TrainError> {
+    let bytes = std::fs::read(path).map_err(|e| TrainError::Io(format!("{}: {e}", path.display())))?;
+    serde_json::from_slice(&bytes).map_err(|e| TrainError::Io(format!("{}: {e}", path.display())))
+}
+
+fn save(
+    model: &Transformer,
+    optim: &burn::optim::ModuleOptimizer,
+    config: &TrainConfig,
+    state: &TrainState,
+    ckpt: &Checkpoint,
+) -> Result<(), TrainError> {
+    std::fs::create_dir_all(&ckpt.dir).map_err(io)?;
+    let model_tmp = ckpt.path("model.bpk.tmp");
+    model.clone().save_file(&model_tmp).map_err(|e| io(format!("{e:?}")))?;
+    let optim_tmp = ckpt.path("optim.bpk.tmp");
+    optim.save(&optim_tmp).map_err(|e| io(format!("{e:?}")))?;
+    write_atomic(&ckpt.exported(), &model.valid().export().to_bytes())?;
+    let mut tsv = String::from("step\ttokens\ttrain_bpb\tval_bpb\n");
+    for (s, t, tr, va) in &state.curve {
+        tsv += &format!("{s}\t{t}\t{tr:.4}\t{va:.4}\n");
+    }
+    write_atomic(&ckpt.log(), tsv.as_bytes())?;
+    write_atomic(&ckpt.path("config.json"), &serde_json::to_vec_pretty(config).map_err(io)?)?;
+    // The state file goes last: a checkpoint counts only once all its parts are in place.
+    std::fs::rename(&model_tmp, ckpt.path("model.bpk")).map_err(io)?;
+    std::fs::rename(&optim_tmp, ckpt.path("optim.bpk")).map_err(io)?;
+    write_atomic(&ckpt.path("state.json"), &serde_json::to_vec_pretty(state).map_err(io)?)
+}
