@@ -15,13 +15,13 @@ bash scripts/setup.sh --test
 echo "==> cargo fmt --check"
 cargo fmt --check
 echo "==> cargo clippy"
-cargo clippy --release --all-targets -- -D warnings
+cargo clippy --release --all-targets --features train -- -D warnings
 cargo clippy --release --lib --target wasm32-unknown-unknown --no-default-features -- -D warnings
 echo "==> cargo test (native)"
-cargo test --release 2>&1 | tee "$CARGO_TARGET_DIR/cargo-test.log"
+cargo test --release --features train 2>&1 | tee "$CARGO_TARGET_DIR/cargo-test.log"
 
 echo "==> building the wasm library"
-cargo build --release --bin lmzip
+cargo build --release --features train --bin lmzip
 bash scripts/build-web.sh --node
 
 export LMZIP_BIN="$CARGO_TARGET_DIR/release/lmzip"

@@ -64,6 +64,9 @@ pub struct BenchResult {
     pub encode_seconds: f64,
     /// Time to decompress.
     pub decode_seconds: f64,
+    /// For model codecs: the model's ideal code length Σ −log2 p, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ideal_bytes: Option<f64>,
 }
 
 /// Compresses and decompresses `prepared` with `codec` in `mode`, verifying the round trip.
@@ -83,17 +86,17 @@ pub fn measure(
         });
     }
     let stream = &prepared.stream;
-    let (compressed_bytes, roundtrip, enc_s, dec_s) = match mode {
+    let (compressed_bytes, roundtrip, enc_s, dec_s, ideal_bytes) = match mode {
         Mode::Whole => {
             let t0 = clock::now();
-            let packed = codec.compress(stream, &prepared.layout)?;
+            let (packed, ideal) = codec.compress_measured(stream, &prepared.layout)?;
             progress(0.5);
             let t1 = clock::now();
             let back = codec.decompress(&packed, stream.len());
             let t2 = clock::now();
             progress(1.0);
             let ok = matches!(&back, Ok(b) if b == stream);
-            (packed.len(), ok, t1 - t0, t2 - t1)
+            (packed.len(), ok, t1 - t0, t2 - t1, ideal.map(|b| b / 8.0))
         }
         Mode::Chunked => {
             let chunks = paper::chunks(stream, &prepared.layout);
@@ -101,13 +104,22 @@ pub fn measure(
             let step = (chunks.len() / 100).max(1);
             let t0 = clock::now();
             let mut packed = Vec::with_capacity(chunks.len());
+            let mut ideal: Option<f64> = None;
             for (i, c) in chunks.iter().enumerate() {
-                packed.push(codec.compress(&c.bytes, &c.layout)?);
+                let (p, bits) = codec.compress_measured(&c.bytes, &c.layout)?;
+                packed.push(p);
+                if let Some(b) = bits {
+                    *ideal.get_or_insert(0.0) += b / 8.0;
+                }
                 if i % step == 0 {
                     progress(0.8 * i as f64 / n);
                 }
             }
-            let header = paper::header_size(codec, &prepared.layout)?;
+            let header = if codec.has_header() {
+                paper::header_size(codec, &prepared.layout)?
+            } else {
+                0
+            };
             let t1 = clock::now();
             let mut ok = true;
             for (i, (c, p)) in chunks.iter().zip(&packed).enumerate() {
@@ -124,6 +136,7 @@ pub fn measure(
                 ok,
                 t1 - t0,
                 t2 - t1,
+                ideal,
             )
         }
     };
@@ -142,6 +155,7 @@ pub fn measure(
         roundtrip,
         encode_seconds: enc_s,
         decode_seconds: dec_s,
+        ideal_bytes,
     })
 }
 
@@ -160,6 +174,10 @@ pub fn aggregate(rows: &[BenchResult], label: &str) -> Vec<BenchResult> {
                 o.roundtrip &= r.roundtrip;
                 o.encode_seconds += r.encode_seconds;
                 o.decode_seconds += r.decode_seconds;
+                o.ideal_bytes = match (o.ideal_bytes, r.ideal_bytes) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    _ => None,
+                };
             }
             None => {
                 let mut o = r.clone();

@@ -146,7 +146,11 @@ pub enum ContainerError {
 
 /// Writes a container from a header (whose `chunk_lens` must match `chunks`) and the payloads.
 pub fn write(header: &Header, chunks: &[Vec<u8>]) -> Vec<u8> {
-    debug_assert_eq!(header.chunk_count(), chunks.len() as u64);
+    assert_eq!(
+        header.chunk_count(),
+        chunks.len() as u64,
+        "chunk count must match the header"
+    );
     debug_assert!(header
         .chunk_lens
         .iter()

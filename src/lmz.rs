@@ -51,17 +51,21 @@ pub enum LmzError {
     ChecksumMismatch,
 }
 
-/// Codec names `compress` accepts.
+/// Codec names `compress` accepts (classical ones and registered models).
 pub fn codec_names() -> Vec<&'static str> {
     let mut names = vec![STORED];
     names.extend(
-        codecs::classical()
-            .iter()
+        codecs::all()
+            .into_iter()
             .filter(|c| c.accepts(&Layout::Bytes))
             .map(|c| c.name()),
     );
     names
 }
+
+/// Model windows per container chunk: big enough that per-chunk overhead (a length and a
+/// coder flush, about 3 bytes) stays near 0.5 %, small enough to decode chunks in parallel.
+const WINDOWS_PER_CHUNK: usize = 32;
 
 fn unknown(name: &str) -> LmzError {
     LmzError::UnknownCodec {
@@ -72,32 +76,40 @@ fn unknown(name: &str) -> LmzError {
 
 /// Compresses `data` into an `.lmz` with `codec`, falling back to `stored` if coding expands it.
 pub fn compress(data: &[u8], codec: &str) -> Result<Vec<u8>, LmzError> {
+    let lm = codecs::lm::registered()
+        .into_iter()
+        .find(|c| c.model_id().name == codec);
+    let chunk_size = match lm {
+        Some(m) => m.window() * WINDOWS_PER_CHUNK,
+        None => data.len().max(1),
+    };
     let chunks: Vec<Vec<u8>> = if codec == STORED || data.is_empty() {
         vec![]
     } else {
         let c = codecs::by_name(codec)
             .filter(|c| c.accepts(&Layout::Bytes))
             .ok_or_else(|| unknown(codec))?;
-        vec![c.compress(data, &Layout::Bytes)?]
+        data.chunks(chunk_size)
+            .map(|piece| c.compress(piece, &Layout::Bytes))
+            .collect::<Result<_, _>>()?
     };
     let coded: usize = chunks.iter().map(Vec::len).sum();
-    let (name, chunks) = if data.is_empty() || codec == STORED || coded >= data.len() {
-        (
-            STORED,
-            if data.is_empty() {
-                vec![]
-            } else {
-                vec![data.to_vec()]
-            },
-        )
+    let stored = data.is_empty() || codec == STORED || coded >= data.len();
+    let (name, chunks, chunk_size, model) = if stored {
+        let chunks = if data.is_empty() {
+            vec![]
+        } else {
+            vec![data.to_vec()]
+        };
+        (STORED, chunks, data.len().max(1), None)
     } else {
-        (codec, chunks)
+        (codec, chunks, chunk_size, lm.map(|m| m.model_id().clone()))
     };
     let header = Header {
         codec: name.to_string(),
-        model: None,
+        model,
         original_len: data.len() as u64,
-        chunk_size: data.len().max(1) as u64,
+        chunk_size: chunk_size as u64,
         chunk_lens: chunks.iter().map(|c| c.len() as u64).collect(),
         original_crc: crc32fast::hash(data),
     };
@@ -109,11 +121,17 @@ pub fn decompress(bytes: &[u8]) -> Result<Vec<u8>, LmzError> {
     let c = container::read(bytes)?;
     let h = &c.header;
     if let Some(m) = &h.model {
-        // No model-based codec is built in yet, so any model is one we lack.
-        return Err(LmzError::WrongModel {
-            name: m.name.clone(),
-            sha256: m.sha256_hex(),
-        });
+        // The exact weights are needed: another model (or another version of it) would decode
+        // different bytes, which the final checksum would catch, but say which model is needed.
+        let have = codecs::lm::registered()
+            .into_iter()
+            .any(|c| c.model_id() == m && c.model_id().name == h.codec);
+        if !have {
+            return Err(LmzError::WrongModel {
+                name: m.name.clone(),
+                sha256: m.sha256_hex(),
+            });
+        }
     }
     let codec = if h.codec == STORED {
         None
@@ -155,13 +173,34 @@ mod tests {
 
     #[test]
     fn every_codec_roundtrips() {
-        for name in codec_names() {
+        for name in codec_names().into_iter().filter(|n| !n.starts_with("lm-")) {
             for data in [&b""[..], b"x", TEXT] {
                 let packed = compress(data, name).unwrap();
                 assert_eq!(decompress(&packed).unwrap(), data, "{name}");
             }
         }
         assert!(compress(TEXT, "brotli").unwrap().len() < TEXT.len() / 2);
+    }
+
+    #[test]
+    fn a_model_codec_roundtrips_and_its_model_is_required() {
+        let codec =
+            crate::codecs::lm::register("test-lmz", &crate::codecs::lm::tests::tiny_weights(7))
+                .unwrap();
+        let name = codec.model_id().name.clone();
+        let data = &crate::codecs::lm::tests::likely_bytes(codec, 3000)[..];
+        let packed = compress(data, &name).unwrap();
+        let c = container::read(&packed).unwrap();
+        assert_eq!(c.header.model.as_ref(), Some(codec.model_id()));
+        assert_eq!(c.chunks.len(), 2);
+        assert_eq!(decompress(&packed).unwrap(), data);
+        // Another model under the same name (other weights) is refused, naming the one needed.
+        crate::codecs::lm::register("test-lmz", &crate::codecs::lm::tests::tiny_weights(8))
+            .unwrap();
+        assert!(matches!(
+            decompress(&packed),
+            Err(LmzError::WrongModel { .. })
+        ));
     }
 
     #[test]

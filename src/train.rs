@@ -3,8 +3,8 @@
 //! minutes and resuming after any interruption (native only, `train` feature).
 
 use crate::model::{ModelConfig, Transformer, VOCAB};
-use burn::module::Module;
 use burn::grad_clipping::GradientClippingConfig;
+use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -95,7 +95,8 @@ impl Corpus {
         let mut train = Vec::new();
         let mut valid = Vec::new();
         for f in files {
-            let bytes = std::fs::read(f).map_err(|e| TrainError::Io(format!("{}: {e}", f.display())))?;
+            let bytes =
+                std::fs::read(f).map_err(|e| TrainError::Io(format!("{}: {e}", f.display())))?;
             let cut = ((bytes.len() as f64) * (1.0 - holdout)) as usize;
             if cut <= seq_len {
                 return Err(TrainError::TooLittleData(seq_len));
@@ -235,9 +236,12 @@ pub fn train(
             });
         }
         state = read_json(&ckpt.path("state.json"))?;
-        let record = ModuleRecord::load(ckpt.path("model.bpk")).map_err(|e| io(format!("{e:?}")))?;
+        let record =
+            ModuleRecord::load(ckpt.path("model.bpk")).map_err(|e| io(format!("{e:?}")))?;
         model = model.load_record(record);
-        optim = optim.load(ckpt.path("optim.bpk")).map_err(|e| io(format!("{e:?}")))?;
+        optim = optim
+            .load(ckpt.path("optim.bpk"))
+            .map_err(|e| io(format!("{e:?}")))?;
     }
     // Fixed validation windows, the same at every evaluation and across resumptions.
     let mut vrng = config.seed ^ 0xE7A1;
@@ -278,7 +282,9 @@ pub fn train(
             let val = evaluate(&model.valid(), &valid, &device.clone().inner());
             let train_bits = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
             recent.clear();
-            state.curve.push((state.step, state.tokens, train_bits, val));
+            state
+                .curve
+                .push((state.step, state.tokens, train_bits, val));
             progress.eval(&state, val);
             clock = Instant::now();
         }
@@ -307,7 +313,8 @@ pub fn evaluate(model: &Transformer, windows: &[&[u8]], device: &Device) -> f64 
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, TrainError> {
-    let bytes = std::fs::read(path).map_err(|e| TrainError::Io(format!("{}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| TrainError::Io(format!("{}: {e}", path.display())))?;
     serde_json::from_slice(&bytes).map_err(|e| TrainError::Io(format!("{}: {e}", path.display())))
 }
 
@@ -320,7 +327,10 @@ fn save(
 ) -> Result<(), TrainError> {
     std::fs::create_dir_all(&ckpt.dir).map_err(io)?;
     let model_tmp = ckpt.path("model.bpk.tmp");
-    model.clone().save_file(&model_tmp).map_err(|e| io(format!("{e:?}")))?;
+    model
+        .clone()
+        .save_file(&model_tmp)
+        .map_err(|e| io(format!("{e:?}")))?;
     let optim_tmp = ckpt.path("optim.bpk.tmp");
     optim.save(&optim_tmp).map_err(|e| io(format!("{e:?}")))?;
     write_atomic(&ckpt.exported(), &model.valid().export().to_bytes())?;
@@ -329,9 +339,142 @@ fn save(
         tsv += &format!("{s}\t{t}\t{tr:.4}\t{va:.4}\n");
     }
     write_atomic(&ckpt.log(), tsv.as_bytes())?;
-    write_atomic(&ckpt.path("config.json"), &serde_json::to_vec_pretty(config).map_err(io)?)?;
+    write_atomic(
+        &ckpt.path("config.json"),
+        &serde_json::to_vec_pretty(config).map_err(io)?,
+    )?;
     // The state file goes last: a checkpoint counts only once all its parts are in place.
     std::fs::rename(&model_tmp, ckpt.path("model.bpk")).map_err(io)?;
     std::fs::rename(&optim_tmp, ckpt.path("optim.bpk")).map_err(io)?;
-    write_atomic(&ckpt.path("state.json"), &serde_json::to_vec_pretty(state).map_err(io)?)
+    write_atomic(
+        &ckpt.path("state.json"),
+        &serde_json::to_vec_pretty(state).map_err(io)?,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FloatModel, Weights};
+
+    /// burn's seed is global to the device: tests that seed and initialise take turns.
+    static SEED_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    struct Quiet;
+    impl Progress for Quiet {
+        fn step(&mut self, _: &TrainState, _: &TrainConfig, _: f64) {}
+        fn eval(&mut self, _: &TrainState, _: f64) {}
+    }
+
+    fn tiny_config() -> TrainConfig {
+        let mut model = ModelConfig::preset("tiny").unwrap();
+        model.context = 32;
+        TrainConfig {
+            model,
+            seq_len: 32,
+            batch: 2,
+            steps: 6,
+            lr: 3e-3,
+            warmup: 2,
+            eval_every: 3,
+            eval_windows: 2,
+            seed: 11,
+            holdout: 0.1,
+        }
+    }
+
+    fn corpus() -> Corpus {
+        let dir = std::env::temp_dir().join(format!("lmzip-train-corpus-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("sample.txt");
+        std::fs::write(&f, include_bytes!("../tests/data/sample.txt")).unwrap();
+        Corpus::load(&[f], 0.1, 32).unwrap()
+    }
+
+    #[test]
+    fn plain_inference_matches_burn() {
+        let _turn = SEED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let device = Device::flex();
+        device.seed(5);
+        let config = tiny_config().model;
+        let model = Transformer::new(&config, &device);
+        let text = &include_bytes!("../tests/data/sample.txt")[..31];
+        let mut input = vec![0i64];
+        input.extend(text.iter().map(|&b| i64::from(b)));
+        let t = input.len();
+        let logp: Vec<f32> = model
+            .forward(Tensor::from_data(
+                TensorData::new(input.clone(), [1, t]),
+                &device,
+            ))
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let plain =
+            FloatModel::new(&Weights::from_bytes(&model.export().to_bytes()).unwrap()).unwrap();
+        let mut s = plain.session();
+        let mut worst = 0.0f32;
+        for (pos, &tok) in input.iter().enumerate() {
+            let row = s.step(tok as u8);
+            for v in 0..VOCAB {
+                worst = worst.max((row[v] - logp[pos * VOCAB + v]).abs());
+            }
+        }
+        assert!(worst < 1e-4, "largest log-prob difference {worst}");
+    }
+
+    #[test]
+    fn a_killed_run_resumes_to_the_same_weights() {
+        let _turn = SEED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let config = tiny_config();
+        let corpus = corpus();
+        let base = std::env::temp_dir().join(format!("lmzip-train-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let straight = Checkpoint::new(base.join("straight"));
+        let s = train(&config, &corpus, &straight, 1e9, None, &mut Quiet).unwrap();
+        assert_eq!(s.step, 6);
+        assert_eq!(s.curve.len(), 2);
+        assert!(s.curve.iter().all(|c| c.3.is_finite() && c.3 > 0.0));
+
+        // Stopped after 3 steps (as a kill after a checkpoint would), then resumed.
+        let resumed = Checkpoint::new(base.join("resumed"));
+        let first = train(&config, &corpus, &resumed, 0.0, Some(3), &mut Quiet).unwrap();
+        assert_eq!(first.step, 3);
+        let second = train(&config, &corpus, &resumed, 1e9, None, &mut Quiet).unwrap();
+        assert_eq!(second.step, 6);
+        assert_eq!(second.tokens, s.tokens);
+        let a = Weights::from_bytes(&std::fs::read(straight.exported()).unwrap()).unwrap();
+        let b = Weights::from_bytes(&std::fs::read(resumed.exported()).unwrap()).unwrap();
+        let mut worst = 0.0f32;
+        for (name, (_, va)) in &a.tensors {
+            for (x, y) in va.iter().zip(&b.tensors[name].1) {
+                worst = worst.max((x - y).abs());
+            }
+        }
+        assert!(
+            worst == 0.0,
+            "resumed weights differ from an uninterrupted run by up to {worst}"
+        );
+
+        // Another configuration in the same directory is refused, not mixed in.
+        let mut other = config.clone();
+        other.lr = 1.0;
+        assert!(matches!(
+            train(&other, &corpus, &resumed, 1e9, None, &mut Quiet),
+            Err(TrainError::ConfigMismatch { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn schedule_warms_up_then_decays() {
+        let c = TrainConfig {
+            steps: 100,
+            warmup: 10,
+            ..tiny_config()
+        };
+        assert!(learning_rate(&c, 0) < learning_rate(&c, 9));
+        assert!((learning_rate(&c, 10) - c.lr).abs() < 1e-9);
+        assert!((learning_rate(&c, 100) - 0.1 * c.lr).abs() < 1e-9);
+    }
 }

@@ -137,7 +137,10 @@ impl lmzip::train::Progress for Bar {
         self.0.set_position(s.step);
         if s.step % 10 == 0 {
             let rate = s.tokens as f64 / s.seconds.max(1e-9);
-            let val = s.curve.last().map_or(String::from("-"), |v| format!("{:.3}", v.3));
+            let val = s
+                .curve
+                .last()
+                .map_or(String::from("-"), |v| format!("{:.3}", v.3));
             self.0.set_message(format!(
                 "loss {bits:.3} bits/byte, val {val}, {rate:.0} bytes/s, lr {:.2e}",
                 lmzip::train::learning_rate(c, s.step)
@@ -145,14 +148,16 @@ impl lmzip::train::Progress for Bar {
         }
     }
     fn eval(&mut self, s: &lmzip::train::TrainState, val: f64) {
-        self.0.suspend(|| eprintln!(
-            "step {:>7}  tokens {:>12}  train {:.4}  val {:.4} bits/byte  ({:.0} s)",
-            s.step,
-            s.tokens,
-            s.curve.last().map_or(f64::NAN, |c| c.2),
-            val,
-            s.seconds
-        ));
+        self.0.suspend(|| {
+            eprintln!(
+                "step {:>7}  tokens {:>12}  train {:.4}  val {:.4} bits/byte  ({:.0} s)",
+                s.step,
+                s.tokens,
+                s.curve.last().map_or(f64::NAN, |c| c.2),
+                val,
+                s.seconds
+            )
+        });
     }
 }
 
@@ -193,8 +198,11 @@ fn train_cmd(a: TrainArgs) -> Res<()> {
         holdout: 0.01,
     };
     let dir = a.dir.unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-        home.join(".cache/lmzip").join(format!("{}-{}", a.preset, a.seq_len))
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        home.join(".cache/lmzip")
+            .join(format!("{}-{}", a.preset, a.seq_len))
     });
     let corpus = Corpus::load(&a.data, config.holdout, config.seq_len)?;
     eprintln!(
@@ -229,8 +237,47 @@ fn train_cmd(a: TrainArgs) -> Res<()> {
     Ok(())
 }
 
+/// Registers every exported model found in `models/<name>/model.lmzw` as codec `lm-<name>`:
+/// under $LMZIP_MODELS, ./models, and the source tree this binary was built from.
+fn load_models() {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = std::env::var_os("LMZIP_MODELS") {
+        roots.push(dir.into());
+    }
+    roots.push(PathBuf::from("models"));
+    roots.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
+    let mut seen = std::collections::BTreeSet::new();
+    for root in roots {
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            continue;
+        };
+        let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        dirs.sort();
+        for dir in dirs {
+            let file = dir.join("model.lmzw");
+            let Some(name) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            if !file.is_file() || !seen.insert(name.clone()) {
+                continue;
+            }
+            match std::fs::read(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|b| {
+                    codecs::lm::register(&name, &b)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }) {
+                Ok(()) => {}
+                Err(e) => eprintln!("lmzip: skipping model {}: {e}", file.display()),
+            }
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    load_models();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -356,7 +403,10 @@ fn run(cli: Cli) -> Res<()> {
                 std::fs::create_dir_all(parent)?;
             }
             write_output(&output, &bytes, true)?;
-            let sha: String = lmzip::model::sha256(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            let sha: String = lmzip::model::sha256(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             eprintln!(
                 "{} → {}: {} parameters, sha256 {sha}",
                 src.display(),
@@ -407,9 +457,8 @@ fn bench_cmd(files: &[PathBuf], json: bool, only: &[String], mode: Option<&str>)
             return Err(format!("unknown codec {name:?}").into());
         }
     }
-    let selected: Vec<&dyn codecs::Codec> = codecs::classical()
-        .iter()
-        .copied()
+    let selected: Vec<&dyn codecs::Codec> = codecs::all()
+        .into_iter()
         .filter(|c| only.is_empty() || only.iter().any(|n| n == c.name()))
         .collect();
     let paths = expand(files)?;

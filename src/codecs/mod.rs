@@ -7,6 +7,7 @@ mod brotli;
 mod bzip2;
 mod flac;
 mod gzip;
+pub mod lm;
 mod png;
 mod xz;
 mod zstd;
@@ -62,6 +63,19 @@ pub trait Codec: Sync {
     }
     /// Compresses `data`, which has shape `layout`.
     fn compress(&self, data: &[u8], layout: &Layout) -> Result<Vec<u8>, CodecError>;
+    /// Compresses and, for model codecs, also returns the model's ideal code length in bits.
+    fn compress_measured(
+        &self,
+        data: &[u8],
+        layout: &Layout,
+    ) -> Result<(Vec<u8>, Option<f64>), CodecError> {
+        Ok((self.compress(data, layout)?, None))
+    }
+    /// Whether outputs carry a fixed header that the paper's protocol counts once (model codecs
+    /// write none, and the paper counts their chunks in full).
+    fn has_header(&self) -> bool {
+        true
+    }
     /// Decompresses, refusing to produce more than `max_len` bytes.
     fn decompress(&self, data: &[u8], max_len: usize) -> Result<Vec<u8>, CodecError>;
 }
@@ -81,9 +95,20 @@ pub fn classical() -> &'static [&'static dyn Codec] {
     &ALL
 }
 
-/// Looks a codec up by name.
+/// Every codec: the classical ones, then the registered models.
+pub fn all() -> Vec<&'static dyn Codec> {
+    let mut v: Vec<&'static dyn Codec> = classical().to_vec();
+    v.extend(
+        lm::registered()
+            .into_iter()
+            .map(|c| c as &'static dyn Codec),
+    );
+    v
+}
+
+/// Looks a codec up by name (classical or a registered model).
 pub fn by_name(name: &str) -> Option<&'static dyn Codec> {
-    classical().iter().copied().find(|c| c.name() == name)
+    all().into_iter().find(|c| c.name() == name)
 }
 
 /// Reads a whole decoder stream, failing once it passes `max_len` bytes.

@@ -6,7 +6,9 @@
 use super::config::{ModelConfig, VOCAB};
 use super::weights::Weights;
 use burn::module::{Module, Param};
-use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{
+    Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
+};
 use burn::tensor::activation::{gelu_approximate, log_softmax};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
@@ -83,7 +85,9 @@ pub struct Block {
 impl Block {
     fn forward(&self, x: Tensor<3>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<3> {
         let a = self.ln1.forward(x.clone() + self.attn.forward(x, cos, sin));
-        let m = self.fc2.forward(gelu_approximate(self.fc1.forward(a.clone())));
+        let m = self
+            .fc2
+            .forward(gelu_approximate(self.fc1.forward(a.clone())));
         self.ln2.forward(a + m)
     }
 }
@@ -125,7 +129,10 @@ impl Transformer {
         Self {
             // The paper's init: N(0, 0.02), then × sqrt(d) in the forward pass.
             embed: EmbeddingConfig::new(VOCAB, d)
-                .with_initializer(Initializer::Normal { mean: 0.0, std: 0.02 })
+                .with_initializer(Initializer::Normal {
+                    mean: 0.0,
+                    std: 0.02,
+                })
                 .init(device),
             blocks,
             head: linear(d, VOCAB, true, device),
@@ -140,7 +147,11 @@ impl Transformer {
     /// Position t sees tokens 0..=t; callers feed `[0, x0, x1, …]` to predict `[x0, x1, …]`.
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
         let [_, t] = tokens.dims();
-        assert!(t <= self.context, "sequence of {t} exceeds the context {}", self.context);
+        assert!(
+            t <= self.context,
+            "sequence of {t} exceeds the context {}",
+            self.context
+        );
         let device = tokens.device();
         let hd = self.d_model / self.n_heads;
         let config = ModelConfig {
@@ -168,7 +179,10 @@ impl Transformer {
             d_model: self.d_model,
             n_heads: self.n_heads,
             n_layers: self.blocks.len(),
-            widening: self.blocks.first().map_or(4, |b| b.fc1.weight.dims()[1] / self.d_model),
+            widening: self
+                .blocks
+                .first()
+                .map_or(4, |b| b.fc1.weight.dims()[1] / self.d_model),
             context: self.context,
         }
     }
@@ -179,12 +193,20 @@ impl Transformer {
         let put2 = |w: &mut Weights, name: String, t: &Param<Tensor<2>>| {
             let v = t.val();
             let dims = v.dims().to_vec();
-            w.insert(name, dims, v.into_data().try_to_vec::<f32>().expect("f32 tensor"));
+            w.insert(
+                name,
+                dims,
+                v.into_data().try_to_vec::<f32>().expect("f32 tensor"),
+            );
         };
         let put1 = |w: &mut Weights, name: String, t: &Param<Tensor<1>>| {
             let v = t.val();
             let dims = v.dims().to_vec();
-            w.insert(name, dims, v.into_data().try_to_vec::<f32>().expect("f32 tensor"));
+            w.insert(
+                name,
+                dims,
+                v.into_data().try_to_vec::<f32>().expect("f32 tensor"),
+            );
         };
         put2(&mut w, "embed".into(), &self.embed.weight);
         for (i, b) in self.blocks.iter().enumerate() {
@@ -194,16 +216,36 @@ impl Transformer {
             put2(&mut w, format!("{p}wv"), &b.attn.wv.weight);
             put2(&mut w, format!("{p}wo"), &b.attn.wo.weight);
             put1(&mut w, format!("{p}ln1.gamma"), &b.ln1.gamma);
-            put1(&mut w, format!("{p}ln1.beta"), b.ln1.beta.as_ref().expect("LayerNorm has a bias"));
+            put1(
+                &mut w,
+                format!("{p}ln1.beta"),
+                b.ln1.beta.as_ref().expect("LayerNorm has a bias"),
+            );
             put2(&mut w, format!("{p}fc1.w"), &b.fc1.weight);
-            put1(&mut w, format!("{p}fc1.b"), b.fc1.bias.as_ref().expect("fc1 has a bias"));
+            put1(
+                &mut w,
+                format!("{p}fc1.b"),
+                b.fc1.bias.as_ref().expect("fc1 has a bias"),
+            );
             put2(&mut w, format!("{p}fc2.w"), &b.fc2.weight);
-            put1(&mut w, format!("{p}fc2.b"), b.fc2.bias.as_ref().expect("fc2 has a bias"));
+            put1(
+                &mut w,
+                format!("{p}fc2.b"),
+                b.fc2.bias.as_ref().expect("fc2 has a bias"),
+            );
             put1(&mut w, format!("{p}ln2.gamma"), &b.ln2.gamma);
-            put1(&mut w, format!("{p}ln2.beta"), b.ln2.beta.as_ref().expect("LayerNorm has a bias"));
+            put1(
+                &mut w,
+                format!("{p}ln2.beta"),
+                b.ln2.beta.as_ref().expect("LayerNorm has a bias"),
+            );
         }
         put2(&mut w, "head.w".into(), &self.head.weight);
-        put1(&mut w, "head.b".into(), self.head.bias.as_ref().expect("head has a bias"));
+        put1(
+            &mut w,
+            "head.b".into(),
+            self.head.bias.as_ref().expect("head has a bias"),
+        );
         let config = self.config();
         let (cos, sin) = rope_tables(&config);
         let half = config.head_dim() / 2;

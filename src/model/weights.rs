@@ -154,7 +154,9 @@ impl<'a> Cursor<'a> {
         Ok(s)
     }
     fn u32(&mut self) -> Result<u32, WeightsError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
 }
 
@@ -176,6 +178,9 @@ mod tests {
         }
         let mut bad = bytes.clone();
         bad[0] = b'X';
-        assert_eq!(Weights::from_bytes(&bad).unwrap_err(), WeightsError::BadMagic);
+        assert_eq!(
+            Weights::from_bytes(&bad).unwrap_err(),
+            WeightsError::BadMagic
+        );
     }
 }

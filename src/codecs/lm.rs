@@ -1,0 +1,269 @@
+//! The language-model codec: the transformer's next-byte distribution → integer frequencies →
+//! the range coder, one independent window of `context` bytes after another.
+//!
+//! Encoder and decoder step the same [`Session`] token by token, so they see bit-identical
+//! tables (a batched encoder pass would not give the same floats as the decoder's incremental
+//! one: the paper's own code hit this). The tables come from portable f32 arithmetic, so a
+//! file made natively decodes in wasm too.
+
+use super::{Codec, CodecError};
+use crate::coder::{FreqTable, RangeDecoder, RangeEncoder, TOTAL};
+use crate::container::ModelId;
+use crate::modality::Layout;
+use crate::model::{self, FloatModel, Session, Weights, VOCAB};
+use std::sync::RwLock;
+
+/// A loaded model as a codec named `lm-<name>`.
+pub struct LmCodec {
+    name: &'static str,
+    setting: &'static str,
+    model: FloatModel,
+    id: ModelId,
+}
+
+/// Integer frequencies from log-probabilities: every symbol ≥ 1, the rest in proportion,
+/// the rounding remainder to the most likely symbol. Integer-exact given the same floats.
+pub fn table_from_logp(logp: &[f32; VOCAB]) -> FreqTable {
+    let spare = (TOTAL - VOCAB as u32) as f32;
+    let mut freqs = [1u32; VOCAB];
+    let mut used = VOCAB as u32;
+    let mut best = 0;
+    for (i, &lp) in logp.iter().enumerate() {
+        let share = (model::portable_exp(lp) * spare) as u32;
+        freqs[i] += share;
+        used += share;
+        if logp[i] > logp[best] {
+            best = i;
+        }
+    }
+    // Floors never overshoot: Σ p ≤ 1 up to rounding, and the clamp keeps the total exact.
+    if used > TOTAL {
+        freqs[best] -= (used - TOTAL).min(freqs[best] - 1);
+        used = freqs.iter().sum();
+    }
+    freqs[best] += TOTAL - used.min(TOTAL);
+    FreqTable::from_freqs(&freqs).expect("valid by construction")
+}
+
+impl LmCodec {
+    /// Loads exported weights as the codec `lm-<name>`.
+    pub fn new(name: &str, weights_file: &[u8]) -> Result<Self, CodecError> {
+        let bad = |e: model::WeightsError| CodecError::Encode {
+            codec: "lm",
+            reason: e.to_string(),
+        };
+        let w = Weights::from_bytes(weights_file).map_err(bad)?;
+        let model = FloatModel::new(&w).map_err(bad)?;
+        let c = w.config;
+        let full = format!("lm-{name}");
+        Ok(Self {
+            name: Box::leak(full.clone().into_boxed_str()),
+            setting: Box::leak(
+                format!(
+                    "transformer d={} L={} H={}, {} params, {}-byte windows, float",
+                    c.d_model,
+                    c.n_layers,
+                    c.n_heads,
+                    c.param_count(),
+                    c.context
+                )
+                .into_boxed_str(),
+            ),
+            model,
+            id: ModelId {
+                name: full,
+                sha256: model::sha256(weights_file),
+            },
+        })
+    }
+
+    /// The model's identity for `.lmz` headers.
+    pub fn model_id(&self) -> &ModelId {
+        &self.id
+    }
+
+    /// Bytes per independent window.
+    pub fn window(&self) -> usize {
+        self.model.config().context
+    }
+
+    /// Codes `data` and returns the bytes and the model's ideal code length in bits.
+    pub fn encode(&self, data: &[u8]) -> (Vec<u8>, f64) {
+        let mut enc = RangeEncoder::new();
+        let mut ideal = 0.0f64;
+        for window in data.chunks(self.window()) {
+            let mut s: Session = self.model.session();
+            let mut prev = 0u8;
+            for &b in window {
+                let logp = s.step(prev);
+                ideal -= f64::from(logp[b as usize]) / std::f64::consts::LN_2;
+                enc.encode(&table_from_logp(&logp), b as usize);
+                prev = b;
+            }
+        }
+        (enc.finish(), ideal)
+    }
+}
+
+impl Codec for LmCodec {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn setting(&self) -> &'static str {
+        self.setting
+    }
+    fn compress(&self, data: &[u8], _: &Layout) -> Result<Vec<u8>, CodecError> {
+        Ok(self.encode(data).0)
+    }
+    fn has_header(&self) -> bool {
+        false
+    }
+    fn compress_measured(
+        &self,
+        data: &[u8],
+        _: &Layout,
+    ) -> Result<(Vec<u8>, Option<f64>), CodecError> {
+        let (bytes, ideal) = self.encode(data);
+        Ok((bytes, Some(ideal)))
+    }
+    /// `len` must be the exact original length (the container records it).
+    fn decompress(&self, data: &[u8], len: usize) -> Result<Vec<u8>, CodecError> {
+        let mut dec = RangeDecoder::new(data);
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            let n = (len - out.len()).min(self.window());
+            let mut s = self.model.session();
+            let mut prev = 0u8;
+            for _ in 0..n {
+                let b = dec.decode(&table_from_logp(&s.step(prev))) as u8;
+                out.push(b);
+                prev = b;
+            }
+            if dec.overran() {
+                return Err(CodecError::Decode {
+                    codec: self.name,
+                    reason: "the coded data ends too early".into(),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+static MODELS: RwLock<Vec<&'static LmCodec>> = RwLock::new(Vec::new());
+
+/// Makes a model available to `by_name`, `.lmz` files and bench; returns its codec.
+pub fn register(name: &str, weights_file: &[u8]) -> Result<&'static LmCodec, CodecError> {
+    let codec: &'static LmCodec = Box::leak(Box::new(LmCodec::new(name, weights_file)?));
+    let mut list = MODELS.write().unwrap_or_else(|e| e.into_inner());
+    list.retain(|c| c.name != codec.name);
+    list.push(codec);
+    Ok(codec)
+}
+
+/// Every registered model codec.
+pub fn registered() -> Vec<&'static LmCodec> {
+    MODELS.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::ModelConfig;
+
+    /// A tiny model with pseudo-random weights, for testing the codec's mechanics only.
+    pub fn tiny_weights(seed: u64) -> Vec<u8> {
+        let mut c = ModelConfig::preset("tiny").unwrap();
+        c.context = 64;
+        let mut w = Weights::new(c);
+        let mut x = seed;
+        let mut rand = |n: usize, scale: f32| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
+                })
+                .collect()
+        };
+        let (d, h) = (c.d_model, c.widening * c.d_model);
+        w.insert("embed", vec![VOCAB, d], rand(VOCAB * d, 0.2));
+        for i in 0..c.n_layers {
+            for m in ["wq", "wk", "wv", "wo"] {
+                w.insert(format!("layers.{i}.{m}"), vec![d, d], rand(d * d, 0.5));
+            }
+            for n in ["ln1", "ln2"] {
+                w.insert(format!("layers.{i}.{n}.gamma"), vec![d], vec![1.0; d]);
+                w.insert(format!("layers.{i}.{n}.beta"), vec![d], rand(d, 0.1));
+            }
+            w.insert(format!("layers.{i}.fc1.w"), vec![d, h], rand(d * h, 0.5));
+            w.insert(format!("layers.{i}.fc1.b"), vec![h], rand(h, 0.1));
+            w.insert(format!("layers.{i}.fc2.w"), vec![h, d], rand(h * d, 0.5));
+            w.insert(format!("layers.{i}.fc2.b"), vec![d], rand(d, 0.1));
+        }
+        w.insert("head.w", vec![d, VOCAB], rand(d * VOCAB, 4.0));
+        w.insert("head.b", vec![VOCAB], rand(VOCAB, 1.0));
+        let half = c.head_dim() / 2;
+        let mut cos = Vec::new();
+        let mut sin = Vec::new();
+        for p in 0..c.context {
+            for i in 0..half {
+                let a = p as f64 * 10_000f64.powf(-(2.0 * i as f64) / c.head_dim() as f64);
+                cos.push(a.cos() as f32);
+                sin.push(a.sin() as f32);
+            }
+        }
+        w.insert("rope.cos", vec![c.context, half], cos);
+        w.insert("rope.sin", vec![c.context, half], sin);
+        w.to_bytes()
+    }
+
+    /// Bytes the model itself finds likely (its argmax continuation, window by window), so that
+    /// even a random model compresses them.
+    pub fn likely_bytes(codec: &LmCodec, n: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let mut s = codec.model.session();
+            let mut prev = 0u8;
+            for _ in 0..codec.window().min(n - out.len()) {
+                let logp = s.step(prev);
+                let best = (0..VOCAB)
+                    .max_by(|&a, &b| logp[a].total_cmp(&logp[b]))
+                    .unwrap_or(0);
+                out.push(best as u8);
+                prev = best as u8;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn tables_are_valid_for_extreme_distributions() {
+        let mut logp = [-1000.0f32; VOCAB];
+        logp[42] = 0.0;
+        let t = table_from_logp(&logp);
+        assert_eq!(t.freq(42), TOTAL - 255);
+        let uniform = [-(256f32.ln()); VOCAB];
+        assert!(table_from_logp(&uniform).freq(0) >= 255);
+    }
+
+    #[test]
+    fn roundtrips_across_windows_and_reports_ideal_length() {
+        let codec = LmCodec::new("tiny", &tiny_weights(3)).unwrap();
+        let text = include_bytes!("../../tests/data/sample.txt");
+        for data in [&text[..0], &text[..1], &text[..64], &text[..1000]] {
+            let (packed, ideal) = codec.encode(data);
+            assert_eq!(codec.decompress(&packed, data.len()).unwrap(), data);
+            // The coder adds at most a couple of bytes over the model's (quantised) ideal.
+            assert!(
+                (packed.len() as f64) <= ideal / 8.0 * 1.01 + 4.0,
+                "{} vs {}",
+                packed.len(),
+                ideal / 8.0
+            );
+        }
+        assert!(codec.decompress(&[], 10).is_ok() || codec.decompress(&[], 10).is_err());
+        assert!(codec.decompress(&[1, 2, 3], 1000).is_err());
+    }
+}
