@@ -185,3 +185,81 @@ fn a_fake_image_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a readable image"), "{err}");
 }
+
+/// `lmzip train` killed with SIGKILL mid-run resumes from its last checkpoint.
+#[cfg(feature = "train")]
+#[test]
+fn a_killed_training_run_resumes_from_its_checkpoint() {
+    let dir = tmpdir("train");
+    let ckpt = dir.join("ckpt");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "train",
+            "--preset",
+            "tiny",
+            "--seq-len",
+            "32",
+            "--batch",
+            "2",
+            "--steps",
+            "100000",
+            "--eval-every",
+            "5",
+            "--eval-windows",
+            "2",
+            "--checkpoint-minutes",
+            "0",
+            "--data",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.push(data("sample.txt").to_string_lossy().into_owned());
+        v.push("--dir".into());
+        v.push(ckpt.to_string_lossy().into_owned());
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let mut child = Command::new(BIN)
+        .args(args(&[]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = ckpt.join("state.json");
+    let step_of = |p: &Path| -> u64 {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        v["step"].as_u64().unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !(state.exists() && step_of(&state) >= 6) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint within 2 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at = step_of(&state);
+    let out = run(
+        &args(&["--stop-after", "4"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        step_of(&state),
+        killed_at + 4,
+        "resumed from the checkpoint, not from scratch"
+    );
+    // The exported weights load as a codec.
+    let weights = std::fs::read(ckpt.join("model.lmzw")).unwrap();
+    assert!(lmzip::model::Weights::from_bytes(&weights).is_ok());
+}

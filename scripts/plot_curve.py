@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""Plots training curves written by `lmzip train` (curve.tsv) into one PNG.
+
+Usage: python3 scripts/plot_curve.py OUT.png LABEL=path/to/curve.tsv [LABEL=...]
+Needs matplotlib (pip install matplotlib).
+"""
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def read(path):
+    rows = []
+    with open(path) as f:
+        next(f)
+        for line in f:
+            step, tokens, train, val = line.split("\t")
+            rows.append((int(step), int(tokens), float(train), float(val)))
+    return rows
+
+
+def main():
+    out, series = sys.argv[1], sys.argv[2:]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    for spec in series:
+        label, path = spec.split("=", 1)
+        rows = read(path)
+        tokens = [r[1] / 1e6 for r in rows]
+        ax.plot(tokens, [r[3] for r in rows], label=f"{label} validation", linewidth=2)
+        ax.plot(tokens, [r[2] for r in rows], label=f"{label} train", linewidth=1, alpha=0.5)
+    ax.set_xlabel("training bytes seen (millions)")
+    ax.set_ylabel("bits per byte")
+    ax.set_title("lmzip training (validation = held-back 1% of the training files)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out)
+
+
+if __name__ == "__main__":
+    main()
