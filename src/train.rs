@@ -189,8 +189,15 @@ impl Checkpoint {
     pub fn log(&self) -> PathBuf {
         self.path("curve.tsv")
     }
-    fn exists(&self) -> bool {
-        self.path("state.json").exists()
+    /// The folder holding the last complete checkpoint, if any. A checkpoint is written to
+    /// `resume.new/` and swapped in by renames, so a kill at any moment leaves one whole set:
+    /// `resume/`, or `resume.old/` if the kill fell between the two renames (older runs kept
+    /// the set at the top level).
+    fn resume_dir(&self) -> Option<PathBuf> {
+        ["resume", "resume.old", ""]
+            .iter()
+            .map(|sub| self.dir.join(sub))
+            .find(|d| d.join("state.json").is_file())
     }
 }
 
@@ -228,19 +235,19 @@ pub fn train(
         rng: config.seed ^ 0x5EED,
         ..TrainState::default()
     };
-    if ckpt.exists() {
+    if let Some(from) = ckpt.resume_dir() {
         let saved: TrainConfig = read_json(&ckpt.path("config.json"))?;
         if &saved != config {
             return Err(TrainError::ConfigMismatch {
                 dir: ckpt.dir.display().to_string(),
             });
         }
-        state = read_json(&ckpt.path("state.json"))?;
+        state = read_json(&from.join("state.json"))?;
         let record =
-            ModuleRecord::load(ckpt.path("model.bpk")).map_err(|e| io(format!("{e:?}")))?;
+            ModuleRecord::load(from.join("model.bpk")).map_err(|e| io(format!("{e:?}")))?;
         model = model.load_record(record);
         optim = optim
-            .load(ckpt.path("optim.bpk"))
+            .load(from.join("optim.bpk"))
             .map_err(|e| io(format!("{e:?}")))?;
     }
     // Fixed validation windows, the same at every evaluation and across resumptions.
@@ -325,31 +332,42 @@ fn save(
     state: &TrainState,
     ckpt: &Checkpoint,
 ) -> Result<(), TrainError> {
-    std::fs::create_dir_all(&ckpt.dir).map_err(io)?;
-    let model_tmp = ckpt.path("model.bpk.tmp");
+    let next = ckpt.path("resume.new");
+    let _ = std::fs::remove_dir_all(&next);
+    std::fs::create_dir_all(&next).map_err(io)?;
     model
         .clone()
-        .save_file(&model_tmp)
+        .save_file(next.join("model.bpk"))
         .map_err(|e| io(format!("{e:?}")))?;
-    let optim_tmp = ckpt.path("optim.bpk.tmp");
-    optim.save(&optim_tmp).map_err(|e| io(format!("{e:?}")))?;
+    optim
+        .save(next.join("optim.bpk"))
+        .map_err(|e| io(format!("{e:?}")))?;
+    std::fs::write(
+        next.join("state.json"),
+        serde_json::to_vec_pretty(state).map_err(io)?,
+    )
+    .map_err(io)?;
+    write_atomic(
+        &ckpt.path("config.json"),
+        &serde_json::to_vec_pretty(config).map_err(io)?,
+    )?;
+    // Swap the complete set in: resume → resume.old, resume.new → resume.
+    let (current, old) = (ckpt.path("resume"), ckpt.path("resume.old"));
+    let _ = std::fs::remove_dir_all(&old);
+    if current.exists() {
+        std::fs::rename(&current, &old).map_err(io)?;
+    }
+    std::fs::rename(&next, &current).map_err(io)?;
+    let _ = std::fs::remove_dir_all(&old);
+    for legacy in ["state.json", "model.bpk", "optim.bpk"] {
+        let _ = std::fs::remove_file(ckpt.path(legacy));
+    }
     write_atomic(&ckpt.exported(), &model.valid().export().to_bytes())?;
     let mut tsv = String::from("step\ttokens\ttrain_bpb\tval_bpb\n");
     for (s, t, tr, va) in &state.curve {
         tsv += &format!("{s}\t{t}\t{tr:.4}\t{va:.4}\n");
     }
-    write_atomic(&ckpt.log(), tsv.as_bytes())?;
-    write_atomic(
-        &ckpt.path("config.json"),
-        &serde_json::to_vec_pretty(config).map_err(io)?,
-    )?;
-    // The state file goes last: a checkpoint counts only once all its parts are in place.
-    std::fs::rename(&model_tmp, ckpt.path("model.bpk")).map_err(io)?;
-    std::fs::rename(&optim_tmp, ckpt.path("optim.bpk")).map_err(io)?;
-    write_atomic(
-        &ckpt.path("state.json"),
-        &serde_json::to_vec_pretty(state).map_err(io)?,
-    )
+    write_atomic(&ckpt.log(), tsv.as_bytes())
 }
 
 #[cfg(test)]

@@ -226,13 +226,17 @@ fn a_killed_training_run_resumes_from_its_checkpoint() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let state = ckpt.join("state.json");
-    let step_of = |p: &Path| -> u64 {
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
-        v["step"].as_u64().unwrap()
+    let state = ckpt.join("resume").join("state.json");
+    // The checkpoint folder is swapped by renames, so a read can miss it for an instant.
+    let step_of = |p: &Path| -> Option<u64> {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).ok()?).ok()?;
+        v["step"].as_u64()
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !(state.exists() && step_of(&state) >= 6) {
+    while !(state.exists()
+        && std::fs::read(&state).is_ok_and(|b| !b.is_empty())
+        && step_of(&state) >= 6)
+    {
         assert!(
             std::time::Instant::now() < deadline,
             "no checkpoint within 2 minutes"
@@ -241,7 +245,7 @@ fn a_killed_training_run_resumes_from_its_checkpoint() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let killed_at = step_of(&state);
+    let killed_at = step_of(&state).expect("a checkpoint survives the kill");
     let out = run(
         &args(&["--stop-after", "4"])
             .iter()
