@@ -103,6 +103,36 @@ pub struct Transformer {
     n_heads: usize,
 }
 
+fn put<const D: usize>(w: &mut Weights, name: &str, t: &Param<Tensor<D>>) {
+    let v = t.val();
+    let dims = v.dims().to_vec();
+    let values = v
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("parameters are f32");
+    w.insert(name, dims, values);
+}
+
+/// `NAME.w` and `NAME.b` of a linear layer that has a bias.
+fn put_linear(w: &mut Weights, name: &str, l: &Linear) {
+    put(w, &format!("{name}.w"), &l.weight);
+    put(
+        w,
+        &format!("{name}.b"),
+        l.bias.as_ref().expect("layer has a bias"),
+    );
+}
+
+/// `NAME.gamma` and `NAME.beta` of a LayerNorm.
+fn put_norm(w: &mut Weights, name: &str, n: &LayerNorm) {
+    put(w, &format!("{name}.gamma"), &n.gamma);
+    put(
+        w,
+        &format!("{name}.beta"),
+        n.beta.as_ref().expect("LayerNorm has a bias"),
+    );
+}
+
 fn linear(d_in: usize, d_out: usize, bias: bool, device: &Device) -> Linear {
     LinearConfig::new(d_in, d_out).with_bias(bias).init(device)
 }
@@ -190,62 +220,19 @@ impl Transformer {
     /// Copies every parameter into plain [`Weights`] (plus the rotary tables).
     pub fn export(&self) -> Weights {
         let mut w = Weights::new(self.config());
-        let put2 = |w: &mut Weights, name: String, t: &Param<Tensor<2>>| {
-            let v = t.val();
-            let dims = v.dims().to_vec();
-            w.insert(
-                name,
-                dims,
-                v.into_data().try_to_vec::<f32>().expect("f32 tensor"),
-            );
-        };
-        let put1 = |w: &mut Weights, name: String, t: &Param<Tensor<1>>| {
-            let v = t.val();
-            let dims = v.dims().to_vec();
-            w.insert(
-                name,
-                dims,
-                v.into_data().try_to_vec::<f32>().expect("f32 tensor"),
-            );
-        };
-        put2(&mut w, "embed".into(), &self.embed.weight);
+        put(&mut w, "embed", &self.embed.weight);
         for (i, b) in self.blocks.iter().enumerate() {
-            let p = format!("layers.{i}.");
-            put2(&mut w, format!("{p}wq"), &b.attn.wq.weight);
-            put2(&mut w, format!("{p}wk"), &b.attn.wk.weight);
-            put2(&mut w, format!("{p}wv"), &b.attn.wv.weight);
-            put2(&mut w, format!("{p}wo"), &b.attn.wo.weight);
-            put1(&mut w, format!("{p}ln1.gamma"), &b.ln1.gamma);
-            put1(
-                &mut w,
-                format!("{p}ln1.beta"),
-                b.ln1.beta.as_ref().expect("LayerNorm has a bias"),
-            );
-            put2(&mut w, format!("{p}fc1.w"), &b.fc1.weight);
-            put1(
-                &mut w,
-                format!("{p}fc1.b"),
-                b.fc1.bias.as_ref().expect("fc1 has a bias"),
-            );
-            put2(&mut w, format!("{p}fc2.w"), &b.fc2.weight);
-            put1(
-                &mut w,
-                format!("{p}fc2.b"),
-                b.fc2.bias.as_ref().expect("fc2 has a bias"),
-            );
-            put1(&mut w, format!("{p}ln2.gamma"), &b.ln2.gamma);
-            put1(
-                &mut w,
-                format!("{p}ln2.beta"),
-                b.ln2.beta.as_ref().expect("LayerNorm has a bias"),
-            );
+            let p = |s: &str| format!("layers.{i}.{s}");
+            put(&mut w, &p("wq"), &b.attn.wq.weight);
+            put(&mut w, &p("wk"), &b.attn.wk.weight);
+            put(&mut w, &p("wv"), &b.attn.wv.weight);
+            put(&mut w, &p("wo"), &b.attn.wo.weight);
+            put_norm(&mut w, &p("ln1"), &b.ln1);
+            put_linear(&mut w, &p("fc1"), &b.fc1);
+            put_linear(&mut w, &p("fc2"), &b.fc2);
+            put_norm(&mut w, &p("ln2"), &b.ln2);
         }
-        put2(&mut w, "head.w".into(), &self.head.weight);
-        put1(
-            &mut w,
-            "head.b".into(),
-            self.head.bias.as_ref().expect("head has a bias"),
-        );
+        put_linear(&mut w, "head", &self.head);
         let config = self.config();
         let (cos, sin) = rope_tables(&config);
         let half = config.head_dim() / 2;
