@@ -362,7 +362,10 @@ fn save(
     for legacy in ["state.json", "model.bpk", "optim.bpk"] {
         let _ = std::fs::remove_file(ckpt.path(legacy));
     }
-    write_atomic(&ckpt.exported(), &model.valid().export().to_bytes())?;
+    // Positions past the training windows were never seen: the exported model stops there.
+    let mut weights = model.valid().export();
+    weights.limit_context(config.seq_len);
+    write_atomic(&ckpt.exported(), &weights.to_bytes())?;
     let mut tsv = String::from("step\ttokens\ttrain_bpb\tval_bpb\n");
     for (s, t, tr, va) in &state.curve {
         tsv += &format!("{s}\t{t}\t{tr:.4}\t{va:.4}\n");

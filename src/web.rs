@@ -47,8 +47,8 @@ struct CodecInfo {
 /// Every classical codec: `[{name, setting}]`.
 #[wasm_bindgen]
 pub fn codecs() -> Result<JsValue, JsError> {
-    let list: Vec<CodecInfo> = codecs::classical()
-        .iter()
+    let list: Vec<CodecInfo> = codecs::all()
+        .into_iter()
         .map(|c| CodecInfo {
             name: c.name(),
             setting: c.setting(),
@@ -86,8 +86,8 @@ pub fn inspect(bytes: &[u8], name: &str) -> Result<JsValue, JsError> {
         bytes: p.stream.len(),
         input_bytes: p.input_bytes,
         layout: p.layout,
-        codecs: codecs::classical()
-            .iter()
+        codecs: codecs::all()
+            .into_iter()
             .filter(|c| c.accepts(&p.layout))
             .map(|c| c.name())
             .collect(),
@@ -113,6 +113,13 @@ pub fn measure(
     let r = bench::measure(&p, name, codec, mode, &mut report)
         .map_err(|e| JsError::new(&e.to_string()))?;
     to_js(&r)
+}
+
+/// Loads exported model weights as the codec `lm-<name>`; returns the codec's name.
+#[wasm_bindgen]
+pub fn register_model(name: &str, weights: &[u8]) -> Result<String, JsError> {
+    let codec = codecs::lm::register(name, weights).map_err(|e| JsError::new(&e.to_string()))?;
+    Ok(codec.model_id().name.clone())
 }
 
 /// Compresses a file's bytes into an `.lmz`.

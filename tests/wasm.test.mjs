@@ -1,10 +1,10 @@
 // The wasm build under Node gives the same bytes as the native build, and .lmz files cross both ways.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { cli, nativeSizes, pkgNode, sample } from './helpers.mjs';
+import { cli, nativeSizes, pkgNode, root, sample } from './helpers.mjs';
 
 const lmzip = createRequire(import.meta.url)(join(pkgNode, 'lmzip.js'));
 const files = ['sample.txt', 'sample.png', 'sample.wav', 'sample.jpg', 'sample.flac'];
@@ -60,4 +60,20 @@ test('bad input throws readable errors in wasm, never panics', () => {
   assert.throws(() => lmzip.inspect(new Uint8Array(), 'x.txt'), /empty/);
   // After errors the module still works.
   assert.equal(lmzip.decompress(packed).length, 16384);
+});
+
+test('a model .lmz crosses native ↔ wasm bit-exactly (portable float inference)', (t) => {
+  const weightsPath = join(root, 'models', '200k', 'model.lmzw');
+  if (!existsSync(weightsPath)) { t.skip('no models/200k'); return; }
+  assert.equal(lmzip.register_model('200k', readFileSync(weightsPath)), 'lm-200k');
+  const text = readFileSync(sample('sample.txt')).subarray(0, 3000);
+  const fromNative = cli(['compress', '-c', 'lm-200k', '-'], text);
+  const fromWasm = lmzip.compress(text, 'lm-200k');
+  assert.deepEqual(Buffer.from(fromWasm), fromNative, 'identical .lmz bytes');
+  assert.deepEqual(Buffer.from(lmzip.decompress(fromNative)), text);
+  assert.deepEqual(cli(['decompress', '-'], fromWasm), text);
+  // The model's rows in bench match too.
+  const r = lmzip.measure(text, 'a.txt', 'lm-200k', 'chunked', () => {});
+  assert.equal(r.roundtrip, true);
+  assert.ok(r.ideal_bytes > 0 && r.compressed_bytes <= r.ideal_bytes * 1.01 + 8);
 });

@@ -5,15 +5,16 @@ export class CancelledError extends Error {
 }
 
 export class WorkerPool {
-  constructor(size = Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2)))) {
+  constructor(size = Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2))), query = '') {
     this.size = size;
+    this.query = query;
     this.workers = [];
     this.queue = [];
     this.nextId = 1;
   }
 
   spawn() {
-    const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    const w = new Worker(new URL(`./worker.js${this.query}`, import.meta.url), { type: 'module' });
     const slot = { worker: w, busy: null, fileKey: null };
     w.onmessage = ({ data }) => this.onMessage(slot, data);
     w.onerror = (ev) => {

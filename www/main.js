@@ -3,9 +3,12 @@ import { WorkerPool, CancelledError } from './bridge.js';
 
 const MAX_BYTES = 100 * 1024 * 1024; // the library refuses more (modality::MAX_INPUT_BYTES)
 const MODES = ['whole', 'chunked'];
+// The float model codes a few KB per second in wasm: run it on files up to this size only.
+const LM_LIMIT = 64 * 1024;
 const $ = (sel) => document.querySelector(sel);
 
-let pool = new WorkerPool();
+const models = new URLSearchParams(location.search).get('models');
+const pool = new WorkerPool(undefined, models === 'none' ? '?models=none' : '');
 let current = null; // { file: {key, name, bytes}, info, results: Map }
 let fileCounter = 0;
 
@@ -106,10 +109,10 @@ function fillRow(r) {
   if (!r.roundtrip) bytes.textContent += ' (round trip failed)';
 }
 
-function failRow(codec, mode, msg) {
+function failRow(codec, mode, msg, cls = 'fail') {
   const tr = $(`#results tr[data-codec="${codec}"]`);
   for (const td of tr?.querySelectorAll(`td[data-mode="${mode}"]`) ?? []) {
-    td.classList.remove('pending'); td.classList.add('fail'); td.textContent = '—'; td.title = msg;
+    td.classList.remove('pending'); td.classList.add(cls); td.textContent = '—'; td.title = msg;
   }
 }
 
@@ -170,7 +173,13 @@ async function analyse(file) {
   $('#results-section').hidden = false;
   $('#make-lmz').disabled = false;
 
-  const jobs = info.codecs.flatMap((codec) => MODES.map((mode) => ({ codec, mode })));
+  const tooBigForModels = info.bytes > LM_LIMIT;
+  for (const codec of info.codecs.filter((c) => c.startsWith('lm-') && tooBigForModels)) {
+    for (const mode of MODES) failRow(codec, mode, `skipped: the model codes files up to ${fmt.format(LM_LIMIT)} bytes in the browser; use the CLI`, 'skipped');
+  }
+  const jobs = info.codecs
+    .filter((c) => !(c.startsWith('lm-') && tooBigForModels))
+    .flatMap((codec) => MODES.map((mode) => ({ codec, mode })));
   const done = new Map();
   const fractions = new Map();
   const update = () => {

@@ -1,7 +1,17 @@
 // The only module that touches the wasm build: one file held, one job at a time.
 import init, * as lmzip from '../pkg/lmzip.js';
 
-const ready = init();
+// The shipped models, loaded once per worker; a missing one is simply not offered.
+// `?models=none` on the page (passed on to the worker) skips them, e.g. for quick tests.
+const MODELS = new URL(import.meta.url).searchParams.get('models') === 'none' ? [] : ['200k', '800k', '3m'];
+const ready = init().then(async () => {
+  for (const name of MODELS) {
+    try {
+      const res = await fetch(new URL(`../models/${name}/model.lmzw`, import.meta.url));
+      if (res.ok) lmzip.register_model(name, new Uint8Array(await res.arrayBuffer()));
+    } catch { /* offline or absent: the classical codecs still work */ }
+  }
+});
 let file = null; // { key, name, bytes }
 
 const ops = {

@@ -398,7 +398,17 @@ fn run(cli: Cli) -> Res<()> {
         Command::Export { dir, output } => {
             let src = dir.join("model.lmzw");
             let bytes = std::fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
-            let w = lmzip::model::Weights::from_bytes(&bytes)?;
+            let mut w = lmzip::model::Weights::from_bytes(&bytes)?;
+            // The run's window length bounds the context the model can be trusted with
+            // (checkpoints of older builds exported the preset's full context).
+            let seq_len = std::fs::read(dir.join("config.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v["seq_len"].as_u64());
+            if let Some(n) = seq_len {
+                w.limit_context(n as usize);
+            }
+            let bytes = w.to_bytes();
             if let Some(parent) = output.parent() {
                 std::fs::create_dir_all(parent)?;
             }

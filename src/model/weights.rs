@@ -65,6 +65,23 @@ impl Weights {
         }
     }
 
+    /// Limits the model to its first `context` positions (a model trained on shorter windows than
+    /// its preset's maximum is only reliable that far): updates the config and cuts the rotary
+    /// tables. Longer values change nothing.
+    pub fn limit_context(&mut self, context: usize) {
+        if context == 0 || context >= self.config.context {
+            return;
+        }
+        let half = self.config.head_dim() / 2;
+        for name in ["rope.cos", "rope.sin"] {
+            if let Some((dims, values)) = self.tensors.get_mut(name) {
+                dims[0] = context;
+                values.truncate(context * half);
+            }
+        }
+        self.config.context = context;
+    }
+
     /// Serialises to the file format.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
