@@ -126,7 +126,9 @@ impl Codec for LmCodec {
         let (bytes, ideal) = self.encode(data);
         Ok((bytes, Some(ideal)))
     }
-    /// `len` must be the exact original length (the container records it).
+    /// `len` must be the exact original length (the container records it). The stream itself
+    /// cannot tell damage from a legitimately shortened tail (the encoder drops trailing zero
+    /// bytes), so damage is caught by the container's checksums, not here.
     fn decompress(&self, data: &[u8], len: usize) -> Result<Vec<u8>, CodecError> {
         let mut dec = RangeDecoder::new(data);
         let mut out = Vec::with_capacity(len);
@@ -138,12 +140,6 @@ impl Codec for LmCodec {
                 let b = dec.decode(&table_from_logp(&s.step(prev))) as u8;
                 out.push(b);
                 prev = b;
-            }
-            if dec.overran() {
-                return Err(CodecError::Decode {
-                    codec: self.name,
-                    reason: "the coded data ends too early".into(),
-                });
             }
         }
         Ok(out)
@@ -263,7 +259,7 @@ pub(crate) mod tests {
                 ideal / 8.0
             );
         }
-        assert!(codec.decompress(&[], 10).is_ok() || codec.decompress(&[], 10).is_err());
-        assert!(codec.decompress(&[1, 2, 3], 1000).is_err());
+        // Garbage decodes to some bytes without a panic; the container's checksums reject them.
+        assert_eq!(codec.decompress(&[1, 2, 3], 1000).unwrap().len(), 1000);
     }
 }

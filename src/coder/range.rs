@@ -151,7 +151,8 @@ impl<'a> RangeDecoder<'a> {
         symbol
     }
 
-    /// True when the decoder has read more than 4 bytes past the input (a sign of corruption).
+    /// True when the decoder has read more than 4 bytes past the input. Only a hint of damage:
+    /// a valid stream whose tail was all zero bytes reads further (they were dropped).
     pub fn overran(&self) -> bool {
         self.pos > self.input.len() + 4
     }
