@@ -201,15 +201,7 @@ pub(crate) mod tests {
         w.insert("head.w", vec![d, VOCAB], rand(d * VOCAB, 4.0));
         w.insert("head.b", vec![VOCAB], rand(VOCAB, 1.0));
         let half = c.head_dim() / 2;
-        let mut cos = Vec::new();
-        let mut sin = Vec::new();
-        for p in 0..c.context {
-            for i in 0..half {
-                let a = p as f64 * 10_000f64.powf(-(2.0 * i as f64) / c.head_dim() as f64);
-                cos.push(a.cos() as f32);
-                sin.push(a.sin() as f32);
-            }
-        }
+        let (cos, sin) = c.rope_tables();
         w.insert("rope.cos", vec![c.context, half], cos);
         w.insert("rope.sin", vec![c.context, half], sin);
         w.to_bytes()

@@ -58,6 +58,25 @@ impl ModelConfig {
         VOCAB * d + l * (attn + mlp + norms) + d * VOCAB + VOCAB
     }
 
+    /// Rotary tables `(cos, sin)`, each `[context, head_dim / 2]`, in f32.
+    ///
+    /// Computed in f64 and rounded once, and shipped inside exported weights, so inference never
+    /// depends on a platform's `sin`/`cos`.
+    pub fn rope_tables(&self) -> (Vec<f32>, Vec<f32>) {
+        let half = self.head_dim() / 2;
+        let mut cos = Vec::with_capacity(self.context * half);
+        let mut sin = Vec::with_capacity(self.context * half);
+        for pos in 0..self.context {
+            for i in 0..half {
+                let inv_freq = 10_000f64.powf(-(2.0 * i as f64) / self.head_dim() as f64);
+                let angle = pos as f64 * inv_freq;
+                cos.push(angle.cos() as f32);
+                sin.push(angle.sin() as f32);
+            }
+        }
+        (cos, sin)
+    }
+
     /// Checks the invariants the model code relies on.
     pub fn validate(&self) -> Result<(), &'static str> {
         if self.d_model == 0 || self.n_heads == 0 || self.n_layers == 0 || self.widening == 0 {

@@ -14,4 +14,4 @@ pub use math::exp as portable_exp;
 pub use weights::{sha256, Weights, WeightsError};
 
 #[cfg(feature = "train")]
-pub use transformer::{rope_tables, Transformer};
+pub use transformer::Transformer;

@@ -14,25 +14,6 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-/// Rotary tables `(cos, sin)`, each `[context, head_dim / 2]`, in f32.
-///
-/// Computed in f64 and rounded once, and shipped inside exported weights, so inference never
-/// depends on a platform's `sin`/`cos`.
-pub fn rope_tables(config: &ModelConfig) -> (Vec<f32>, Vec<f32>) {
-    let half = config.head_dim() / 2;
-    let mut cos = Vec::with_capacity(config.context * half);
-    let mut sin = Vec::with_capacity(config.context * half);
-    for pos in 0..config.context {
-        for i in 0..half {
-            let inv_freq = 10_000f64.powf(-(2.0 * i as f64) / config.head_dim() as f64);
-            let angle = pos as f64 * inv_freq;
-            cos.push(angle.cos() as f32);
-            sin.push(angle.sin() as f32);
-        }
-    }
-    (cos, sin)
-}
-
 /// Rotates the two halves of each head's vector: `[x1·cos − x2·sin, x1·sin + x2·cos]`.
 fn rotate(x: Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4> {
     let half = x.dims()[3] / 2;
@@ -191,7 +172,7 @@ impl Transformer {
             widening: 4,
             context: t,
         };
-        let (cos, sin) = rope_tables(&config);
+        let (cos, sin) = config.rope_tables();
         let table = |v: Vec<f32>| {
             Tensor::<2>::from_data(TensorData::new(v, [t, hd / 2]), &device).unsqueeze::<4>()
         };
@@ -234,7 +215,7 @@ impl Transformer {
         }
         put_linear(&mut w, "head", &self.head);
         let config = self.config();
-        let (cos, sin) = rope_tables(&config);
+        let (cos, sin) = config.rope_tables();
         let half = config.head_dim() / 2;
         w.insert("rope.cos", vec![config.context, half], cos);
         w.insert("rope.sin", vec![config.context, half], sin);
