@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# More real English training text, from pinned Debian packages, into DATA/text/extra/.
+#
+#   bash scripts/fetch-text.sh [DATA]      # default DATA=data; idempotent
+#
+# GCIDE (text/train.txt) is a dictionary; the dev text is Wikipedia markup. These add
+# running prose and light markup (reStructuredText, POD, HTML, dictd entries with
+# cross-references). Never the dev files. One .txt per package, files in sorted order,
+# so the same versions give the same bytes (SHA256SUMS in the folder).
+set -euo pipefail
+export LC_ALL=C
+DATA="${1:-data}"
+OUT="$DATA/text/extra"
+CACHE="$DATA/.cache/extra-debs"
+mkdir -p "$OUT" "$CACHE"
+
+# name=version: what each package gives.
+PACKAGES=(
+  "python3.11-doc=3.11.2-6+deb12u9"   # Python manuals, reStructuredText sources
+  "perl-doc=5.36.0-7+deb12u4"         # Perl manuals, POD
+  "linux-doc-6.1=6.1.192-2"           # kernel documentation, reStructuredText sources
+  "debian-reference-en=2.100"         # Debian Reference, HTML
+  "jargon-text=4.4.7-4.1"             # The Jargon File, plain text
+  "dict-foldoc=20230119-1"            # Free On-line Dictionary of Computing, dictd
+  "dict-devil=1.0-13.1"               # The Devil's Dictionary, dictd
+)
+
+log() { printf 'fetch-text: %s\n' "$*" >&2; }
+
+# gather NAME ROOT: the package's text, one file, in a fixed order.
+gather() {
+  local name="$1" root="$2"
+  case "$name" in
+    python3.11-doc) find "$root/usr/share/doc/python3.11/html/_sources" -name '*.rst.txt' -print0 | sort -z | xargs -0 cat ;;
+    perl-doc) find "$root/usr/share/perl" -name '*.pod' -print0 | sort -z | xargs -0 cat ;;
+    linux-doc-6.1) find "$root/usr/share/doc/linux-doc-6.1/html/_sources" -name '*.rst.txt' -print0 | sort -z | xargs -0 cat ;;
+    debian-reference-en) find "$root/usr/share/debian-reference" -name '*.en.html' -print0 | sort -z | xargs -0 cat ;;
+    jargon-text) zcat "$root/usr/share/doc/jargon-text/jargon.txt.gz" ;;
+    dict-foldoc) zcat "$root/usr/share/dictd/foldoc.dict.dz" ;;
+    dict-devil) zcat "$root/usr/share/dictd/devil.dict.dz" ;;
+  esac
+}
+
+for spec in "${PACKAGES[@]}"; do
+  name="${spec%%=*}"
+  dest="$OUT/$name.txt"
+  [[ -s "$dest" ]] && continue
+  deb=$(ls "$CACHE/${name}_"*.deb 2>/dev/null | head -n1 || true)
+  if [[ -z "$deb" ]]; then
+    log "downloading $spec"
+    (cd "$CACHE" && apt-get download -q "$spec" >/dev/null 2>&1) \
+      || { log "cannot download $spec (run apt-get update?)"; exit 1; }
+    deb=$(ls "$CACHE/${name}_"*.deb | head -n1)
+  fi
+  root=$(mktemp -d)
+  dpkg-deb -x "$deb" "$root"
+  gather "$name" "$root" >"$dest.part"
+  rm -rf "$root"
+  mv "$dest.part" "$dest"
+  log "$name: $(wc -c <"$dest") bytes"
+done
+(cd "$OUT" && sha256sum ./*.txt >SHA256SUMS)
+log "done: $(cat "$OUT"/*.txt | wc -c) bytes in $OUT"
