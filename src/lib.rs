@@ -9,6 +9,7 @@ pub mod clock;
 pub mod codecs;
 pub mod coder;
 pub mod container;
+pub mod engine;
 pub mod lmz;
 pub mod modality;
 pub mod model;

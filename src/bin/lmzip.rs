@@ -54,12 +54,16 @@ enum Command {
     /// Train a transformer preset on real text (resumes from its checkpoint).
     #[cfg(feature = "train")]
     Train(TrainArgs),
-    /// Copy a checkpoint's exported weights to a model file (e.g. models/200k/model.lmzw).
+    /// Export a model: float weights (e.g. models/200k/model.lmzw, from a checkpoint) and the
+    /// integer model quantized from them beside it (model.lmzi, what `lm-<name>` codes with).
     Export {
         /// Checkpoint directory of a training run.
+        #[arg(long, conflicts_with = "weights", required_unless_present = "weights")]
+        dir: Option<PathBuf>,
+        /// Or: an exported float weights file, to quantize only.
         #[arg(long)]
-        dir: PathBuf,
-        /// Output weights file.
+        weights: Option<PathBuf>,
+        /// Output float weights file; the integer model goes beside it as .lmzi.
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -237,7 +241,8 @@ fn train_cmd(a: TrainArgs) -> Res<()> {
     Ok(())
 }
 
-/// Registers every exported model found in `models/<name>/model.lmzw` as codec `lm-<name>`:
+/// Registers every model found in `models/<name>/`: `model.lmzi` as codec `lm-<name>` (integer
+/// engine) and `model.lmzw` as `lm-<name>-float` (analysis), looking
 /// under $LMZIP_MODELS, ./models, and the source tree this binary was built from.
 fn load_models() {
     let mut roots: Vec<PathBuf> = Vec::new();
@@ -254,22 +259,24 @@ fn load_models() {
         let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         dirs.sort();
         for dir in dirs {
-            let file = dir.join("model.lmzw");
             let Some(name) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else {
                 continue;
             };
-            if !file.is_file() || !seen.insert(name.clone()) {
+            let files = [dir.join("model.lmzi"), dir.join("model.lmzw")];
+            if !files.iter().any(|f| f.is_file()) || !seen.insert(name.clone()) {
                 continue;
             }
-            match std::fs::read(&file)
-                .map_err(|e| e.to_string())
-                .and_then(|b| {
-                    codecs::lm::register(&name, &b)
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
-                }) {
-                Ok(()) => {}
-                Err(e) => eprintln!("lmzip: skipping model {}: {e}", file.display()),
+            for file in files.iter().filter(|f| f.is_file()) {
+                match std::fs::read(file)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| {
+                        codecs::lm::register(&name, &b)
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    }) {
+                    Ok(()) => {}
+                    Err(e) => eprintln!("lmzip: skipping model {}: {e}", file.display()),
+                }
             }
         }
     }
@@ -395,33 +402,47 @@ fn run(cli: Cli) -> Res<()> {
         }
         #[cfg(feature = "train")]
         Command::Train(args) => train_cmd(args)?,
-        Command::Export { dir, output } => {
-            let src = dir.join("model.lmzw");
+        Command::Export {
+            dir,
+            weights,
+            output,
+        } => {
+            let src = match (&dir, &weights) {
+                (Some(d), _) => d.join("model.lmzw"),
+                (None, Some(w)) => w.clone(),
+                (None, None) => return Err("give --dir or --weights".into()),
+            };
             let bytes = std::fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
             let mut w = lmzip::model::Weights::from_bytes(&bytes)?;
             // The run's window length bounds the context the model can be trusted with
             // (checkpoints of older builds exported the preset's full context).
-            let seq_len = std::fs::read(dir.join("config.json"))
-                .ok()
+            let seq_len = dir
+                .as_ref()
+                .and_then(|d| std::fs::read(d.join("config.json")).ok())
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                 .and_then(|v| v["seq_len"].as_u64());
             if let Some(n) = seq_len {
                 w.limit_context(n as usize);
             }
-            let bytes = w.to_bytes();
             if let Some(parent) = output.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            write_output(&output, &bytes, true)?;
-            let sha: String = lmzip::model::sha256(&bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let hex = |b: &[u8]| -> String {
+                lmzip::model::sha256(b).iter().map(|x| format!("{x:02x}")).collect()
+            };
+            let float = w.to_bytes();
+            if dir.is_some() {
+                write_output(&output, &float, true)?;
+                eprintln!("{} → {}: sha256 {}", src.display(), output.display(), hex(&float));
+            }
+            let int = lmzip::engine::quantize(&w)?.to_bytes();
+            let int_path = output.with_extension("lmzi");
+            write_output(&int_path, &int, true)?;
             eprintln!(
-                "{} → {}: {} parameters, sha256 {sha}",
-                src.display(),
-                output.display(),
-                w.config.param_count()
+                "{} parameters → {}: sha256 {}",
+                w.config.param_count(),
+                int_path.display(),
+                hex(&int)
             );
         }
         Command::Bench {

@@ -1,23 +1,51 @@
-//! The language-model codec: the transformer's next-byte distribution → integer frequencies →
-//! the range coder, one independent window of `context` bytes after another.
+//! The language-model codecs: the transformer's next-byte distribution → integer frequencies
+//! → the range coder, one independent window of `context` bytes after another.
 //!
-//! Encoder and decoder step the same [`Session`] token by token, so they see bit-identical
-//! tables (a batched encoder pass would not give the same floats as the decoder's incremental
-//! one: the paper's own code hit this). The tables come from portable f32 arithmetic, so a
-//! file made natively decodes in wasm too.
+//! `lm-<name>` runs the integer engine (an `.lmzi` file): its tables are the same bits on every
+//! machine, so its `.lmz` files travel. `lm-<name>-float` runs the float weights (`.lmzw`) for
+//! analysis: the model's own ideal code length, with portable f32 arithmetic that agrees
+//! between this machine and wasm but promises nothing across CPUs and GPUs in general.
+//! Encoder and decoder step the same session token by token, so they see identical tables.
 
 use super::{Codec, CodecError};
 use crate::coder::{FreqTable, RangeDecoder, RangeEncoder, TOTAL};
 use crate::container::ModelId;
+use crate::engine::{IntModel, IntSession, IntWeights};
 use crate::modality::Layout;
-use crate::model::{self, FloatModel, Session, Weights, VOCAB};
+use crate::model::{self, FloatModel, ModelConfig, Session, Weights, VOCAB};
 use std::sync::RwLock;
 
-/// A loaded model as a codec named `lm-<name>`.
+/// Suffix of the float analysis codec's name.
+pub const FLOAT_SUFFIX: &str = "-float";
+
+enum Net {
+    Float(FloatModel),
+    Int(IntModel),
+}
+
+enum Stepper<'a> {
+    Float(Session<'a>),
+    Int(IntSession<'a>),
+}
+
+impl Stepper<'_> {
+    /// The next byte's table, and the float model's log-probabilities where there are some.
+    fn next(&mut self, prev: u8) -> (FreqTable, Option<[f32; VOCAB]>) {
+        match self {
+            Stepper::Float(s) => {
+                let logp = s.step(prev);
+                (table_from_logp(&logp), Some(logp))
+            }
+            Stepper::Int(s) => (s.step(prev), None),
+        }
+    }
+}
+
+/// A loaded model as a codec: `lm-<name>` (integer engine) or `lm-<name>-float`.
 pub struct LmCodec {
     name: &'static str,
     setting: &'static str,
-    model: FloatModel,
+    net: Net,
     id: ModelId,
 }
 
@@ -45,34 +73,45 @@ pub fn table_from_logp(logp: &[f32; VOCAB]) -> FreqTable {
     FreqTable::from_freqs(&freqs).expect("valid by construction")
 }
 
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
 impl LmCodec {
-    /// Loads exported weights as the codec `lm-<name>`.
-    pub fn new(name: &str, weights_file: &[u8]) -> Result<Self, CodecError> {
+    /// Loads a model file as a codec: integer (`.lmzi`) as `lm-<name>`, float weights
+    /// (`.lmzw`) as `lm-<name>-float`; the format is told by the file's magic.
+    pub fn new(name: &str, file: &[u8]) -> Result<Self, CodecError> {
         let bad = |e: model::WeightsError| CodecError::Encode {
             codec: "lm",
             reason: e.to_string(),
         };
-        let w = Weights::from_bytes(weights_file).map_err(bad)?;
-        let model = FloatModel::new(&w).map_err(bad)?;
-        let c = w.config;
-        let full = format!("lm-{name}");
+        let (net, full, kind) = if file.starts_with(b"LMZI") {
+            let w = IntWeights::from_bytes(file).map_err(bad)?;
+            let m = IntModel::new(&w).map_err(bad)?;
+            (Net::Int(m), format!("lm-{name}"), "integer engine")
+        } else {
+            let w = Weights::from_bytes(file).map_err(bad)?;
+            let m = FloatModel::new(&w).map_err(bad)?;
+            (Net::Float(m), format!("lm-{name}{FLOAT_SUFFIX}"), "float analysis path")
+        };
+        let c = match &net {
+            Net::Float(m) => *m.config(),
+            Net::Int(m) => *m.config(),
+        };
         Ok(Self {
-            name: Box::leak(full.clone().into_boxed_str()),
-            setting: Box::leak(
-                format!(
-                    "transformer d={} L={} H={}, {} params, {}-byte windows, float",
-                    c.d_model,
-                    c.n_layers,
-                    c.n_heads,
-                    c.param_count(),
-                    c.context
-                )
-                .into_boxed_str(),
-            ),
-            model,
+            name: leak(full.clone()),
+            setting: leak(format!(
+                "transformer d={} L={} H={}, {} params, {}-byte windows, {kind}",
+                c.d_model,
+                c.n_layers,
+                c.n_heads,
+                c.param_count(),
+                c.context
+            )),
+            net,
             id: ModelId {
                 name: full,
-                sha256: model::sha256(weights_file),
+                sha256: model::sha256(file),
             },
         })
     }
@@ -82,22 +121,46 @@ impl LmCodec {
         &self.id
     }
 
-    /// Bytes per independent window.
-    pub fn window(&self) -> usize {
-        self.model.config().context
+    /// The model's shape.
+    pub fn config(&self) -> &ModelConfig {
+        match &self.net {
+            Net::Float(m) => m.config(),
+            Net::Int(m) => m.config(),
+        }
     }
 
-    /// Codes `data` and returns the bytes and the model's ideal code length in bits.
+    /// True for the integer engine, whose files decode on every machine.
+    pub fn is_portable(&self) -> bool {
+        matches!(self.net, Net::Int(_))
+    }
+
+    /// Bytes per independent window.
+    pub fn window(&self) -> usize {
+        self.config().context
+    }
+
+    fn session(&self) -> Stepper<'_> {
+        match &self.net {
+            Net::Float(m) => Stepper::Float(m.session()),
+            Net::Int(m) => Stepper::Int(m.session()),
+        }
+    }
+
+    /// Codes `data` and returns the bytes and the ideal code length in bits: the float
+    /// model's Σ −log2 p, or for the engine the same sum over its integer tables.
     pub fn encode(&self, data: &[u8]) -> (Vec<u8>, f64) {
         let mut enc = RangeEncoder::new();
         let mut ideal = 0.0f64;
         for window in data.chunks(self.window()) {
-            let mut s: Session = self.model.session();
+            let mut s = self.session();
             let mut prev = 0u8;
             for &b in window {
-                let logp = s.step(prev);
-                ideal -= f64::from(logp[b as usize]) / std::f64::consts::LN_2;
-                enc.encode(&table_from_logp(&logp), b as usize);
+                let (table, logp) = s.next(prev);
+                ideal += match logp {
+                    Some(lp) => -f64::from(lp[b as usize]) / std::f64::consts::LN_2,
+                    None => table.bits(b as usize),
+                };
+                enc.encode(&table, b as usize);
                 prev = b;
             }
         }
@@ -134,10 +197,10 @@ impl Codec for LmCodec {
         let mut out = Vec::with_capacity(len);
         while out.len() < len {
             let n = (len - out.len()).min(self.window());
-            let mut s = self.model.session();
+            let mut s = self.session();
             let mut prev = 0u8;
             for _ in 0..n {
-                let b = dec.decode(&table_from_logp(&s.step(prev))) as u8;
+                let b = dec.decode(&s.next(prev).0) as u8;
                 out.push(b);
                 prev = b;
             }
@@ -148,9 +211,9 @@ impl Codec for LmCodec {
 
 static MODELS: RwLock<Vec<&'static LmCodec>> = RwLock::new(Vec::new());
 
-/// Makes a model available to `by_name`, `.lmz` files and bench; returns its codec.
-pub fn register(name: &str, weights_file: &[u8]) -> Result<&'static LmCodec, CodecError> {
-    let codec: &'static LmCodec = Box::leak(Box::new(LmCodec::new(name, weights_file)?));
+/// Makes a model file available to `by_name`, `.lmz` files and bench; returns its codec.
+pub fn register(name: &str, file: &[u8]) -> Result<&'static LmCodec, CodecError> {
+    let codec: &'static LmCodec = Box::leak(Box::new(LmCodec::new(name, file)?));
     let mut list = MODELS.write().unwrap_or_else(|e| e.into_inner());
     list.retain(|c| c.name != codec.name);
     list.push(codec);
@@ -212,13 +275,11 @@ pub(crate) mod tests {
     pub fn likely_bytes(codec: &LmCodec, n: usize) -> Vec<u8> {
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
-            let mut s = codec.model.session();
+            let mut s = codec.session();
             let mut prev = 0u8;
             for _ in 0..codec.window().min(n - out.len()) {
-                let logp = s.step(prev);
-                let best = (0..VOCAB)
-                    .max_by(|&a, &b| logp[a].total_cmp(&logp[b]))
-                    .unwrap_or(0);
+                let table = s.next(prev).0;
+                let best = (0..VOCAB).max_by_key(|&a| table.freq(a)).unwrap_or(0);
                 out.push(best as u8);
                 prev = best as u8;
             }

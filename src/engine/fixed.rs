@@ -1,0 +1,230 @@
+//! Integer building blocks: rounding shifts, block exponents, square roots, and the table
+//! lookups that stand in for `exp` and GELU. Integers give the same bits on every target.
+//!
+//! A vector is carried as integer mantissas with one shared power-of-two exponent
+//! (value = m · 2^e), renormalised after every operation so that it keeps about 13 bits of
+//! precision relative to its largest element without ever overflowing its accumulators.
+
+/// Mantissa bits of matrix-product inputs: `|m| ≤ 2^13`, so an i32 accumulator of products
+/// with int8 weights holds any fan-in up to 2048.
+pub const ACT_BITS: u32 = 13;
+/// Mantissa bits of queries and keys: `|m| ≤ 2^12`, so a head's dot product fits an i32.
+pub const QK_BITS: u32 = 12;
+/// Fractional bits of the fixed-point reals fed to the exp and GELU tables.
+pub const Q: u32 = 16;
+/// Fractional bits of exp outputs (softmax weights).
+pub const EXP_BITS: u32 = 30;
+/// Entries of the `2^-x` table over `x ∈ [0, 1]` (one more for interpolation).
+pub const EXP2_STEPS: usize = 256;
+/// GELU table: inputs in `[-GELU_RANGE, GELU_RANGE)` at steps of `2^-GELU_STEP_BITS`.
+pub const GELU_RANGE: i64 = 8;
+/// Bits of the GELU table's step: 1/64.
+pub const GELU_STEP_BITS: u32 = 6;
+/// Entries of the GELU table (one more for interpolation).
+pub const GELU_ENTRIES: usize = (2 * GELU_RANGE as usize) << GELU_STEP_BITS;
+/// Fractional bits of the rotary cos/sin tables.
+pub const ROPE_BITS: u32 = 14;
+
+/// `x · 2^-s` rounded to nearest (ties towards +∞).
+#[inline]
+pub fn rshift(x: i64, s: u32) -> i64 {
+    match s {
+        0 => x,
+        1..=62 => (x + (1i64 << (s - 1))) >> s,
+        _ => 0,
+    }
+}
+
+/// `x · 2^n` for either sign of `n`: exact (saturating) left, rounded right.
+#[inline]
+pub fn shift(x: i64, n: i32) -> i64 {
+    if n >= 0 {
+        x.saturating_mul(1i64 << n.min(62))
+    } else {
+        rshift(x, n.unsigned_abs())
+    }
+}
+
+/// `a / b` rounded to nearest, ties away from zero; `b > 0`.
+#[inline]
+pub fn div_round(a: i64, b: i64) -> i64 {
+    if a >= 0 {
+        (a + b / 2) / b
+    } else {
+        -((-a + b / 2) / b)
+    }
+}
+
+/// Same as [`div_round`] in 128 bits.
+#[inline]
+pub fn div_round_128(a: i128, b: i128) -> i128 {
+    if a >= 0 {
+        (a + b / 2) / b
+    } else {
+        -((-a + b / 2) / b)
+    }
+}
+
+/// The exponent shift that brings `max_abs` to at most `2^bits` (negative: room to grow).
+#[inline]
+fn renorm_shift(max_abs: u64, bits: u32) -> i32 {
+    let len = 64 - max_abs.leading_zeros() as i32;
+    len - bits as i32
+}
+
+/// Rescales `m · 2^e` so the largest `|m|` lies in `[2^(bits-1), 2^bits]`; writes the mantissas
+/// to `out` and returns their exponent. All zeros keep exponent `e`.
+pub fn normalize_into(m: &[i64], e: i32, bits: u32, out: &mut [i16]) -> i32 {
+    debug_assert!(bits <= 14);
+    let max = m.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+    if max == 0 {
+        out.fill(0);
+        return e;
+    }
+    let s = renorm_shift(max, bits);
+    for (o, &v) in out.iter_mut().zip(m) {
+        *o = shift(v, -s) as i16;
+    }
+    e + s
+}
+
+/// Like [`normalize_into`] with wider mantissas kept in i64 (for LayerNorm inputs).
+pub fn normalize_wide(m: &mut [i64], e: i32, bits: u32) -> i32 {
+    let max = m.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+    if max == 0 {
+        return e;
+    }
+    let s = renorm_shift(max, bits);
+    for v in m.iter_mut() {
+        *v = shift(*v, -s);
+    }
+    e + s
+}
+
+/// ⌊√n⌋ for u128, by Newton's method from an over-estimate.
+pub fn isqrt(n: u128) -> u128 {
+    if n < 2 {
+        return n;
+    }
+    let bits = 128 - n.leading_zeros();
+    let mut x = 1u128 << bits.div_ceil(2);
+    loop {
+        let y = (x + n / x) / 2;
+        if y >= x {
+            return x;
+        }
+        x = y;
+    }
+}
+
+/// `e^(-x)` for a fixed-point `x ≥ 0` with [`Q`] fractional bits, in [`EXP_BITS`] fixed point,
+/// via `2^-y` with `y = x·log2(e)`: a table over one octave, interpolated, then a shift.
+#[inline]
+pub fn exp_neg(x: i64, exp2: &[i32]) -> i64 {
+    // log2(e) in Q16: 94548.46… → 94548.
+    const LOG2E_Q16: i64 = 94_548;
+    let y = rshift(x.clamp(0, 64 << Q) * LOG2E_Q16, Q);
+    let n = (y >> Q) as u32;
+    if n > EXP_BITS {
+        return 0;
+    }
+    let f = (y & ((1 << Q) - 1)) as usize;
+    let step_bits = Q - EXP2_STEPS.trailing_zeros();
+    let (i, fr) = (f >> step_bits, (f & ((1 << step_bits) - 1)) as i64);
+    let (a, b) = (i64::from(exp2[i]), i64::from(exp2[i + 1]));
+    let v = a - rshift((a - b) * fr, step_bits);
+    rshift(v, n)
+}
+
+/// GELU of a fixed-point `x` with [`Q`] fractional bits, same format out: the table
+/// interpolated inside `[-8, 8)`, the identity above, zero below.
+#[inline]
+pub fn gelu(x: i64, table: &[i32]) -> i64 {
+    let lo = -(GELU_RANGE << Q);
+    if x >= GELU_RANGE << Q {
+        return x;
+    }
+    if x < lo {
+        return 0;
+    }
+    let step_bits = Q - GELU_STEP_BITS;
+    let u = x - lo;
+    let (i, fr) = ((u >> step_bits) as usize, u & ((1 << step_bits) - 1));
+    let (a, b) = (i64::from(table[i]), i64::from(table[i + 1]));
+    a + rshift((b - a) * fr, step_bits)
+}
+
+/// `i16 · i16` dot product accumulated in i32; callers keep it from overflowing.
+#[inline]
+pub fn dot(a: &[i16], b: &[i16]) -> i32 {
+    a.iter()
+        .zip(b)
+        .fold(0i32, |s, (&x, &y)| s.wrapping_add(i32::from(x) * i32::from(y)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn exp2_table() -> Vec<i32> {
+        (0..=EXP2_STEPS)
+            .map(|i| (2f64.powf(-(i as f64) / EXP2_STEPS as f64) * (1u64 << EXP_BITS) as f64).round() as i32)
+            .collect()
+    }
+
+    #[test]
+    fn shifts_round_to_nearest() {
+        assert_eq!(rshift(5, 1), 3);
+        assert_eq!(rshift(-5, 1), -2);
+        assert_eq!(rshift(7, 2), 2);
+        assert_eq!(shift(3, 4), 48);
+        assert_eq!(shift(i64::MAX / 2, 4), i64::MAX);
+        assert_eq!(div_round(7, 2), 4);
+        assert_eq!(div_round(-7, 2), -4);
+        assert_eq!(rshift(1 << 40, 70), 0);
+    }
+
+    #[test]
+    fn isqrt_is_exact() {
+        for n in [0u128, 1, 2, 3, 4, 15, 16, 17, 1 << 40, (1 << 90) + 12345, u128::MAX] {
+            let r = isqrt(n);
+            assert!(r * r <= n, "{n}");
+            assert!((r + 1).checked_mul(r + 1).is_none_or(|s| s > n), "{n}");
+        }
+    }
+
+    #[test]
+    fn normalize_keeps_precision_and_bounds() {
+        let mut out = [0i16; 3];
+        let e = normalize_into(&[1 << 20, -(3 << 18), 5], -30, 13, &mut out);
+        assert_eq!(out, [4096, -3072, 0]);
+        assert_eq!(e, -30 + 8);
+        let e = normalize_into(&[3, -1, 0], 0, 13, &mut out);
+        assert_eq!(out, [6144, -2048, 0]);
+        assert_eq!(e, -11);
+        assert!(normalize_into(&[8191 << 3, 1], 0, 13, &mut out) == 3 && out[0] == 8191);
+    }
+
+    #[test]
+    fn exp_and_gelu_tables_are_close() {
+        let t = exp2_table();
+        for k in 0..4000 {
+            let x = k as f64 * 0.005;
+            let got = exp_neg((x * 65536.0).round() as i64, &t) as f64 / (1u64 << 30) as f64;
+            assert!((got - (-x).exp()).abs() < 2e-6, "exp(-{x}) = {got}");
+        }
+        let g: Vec<i32> = (0..=GELU_ENTRIES)
+            .map(|i| {
+                let x = i as f64 / 64.0 - 8.0;
+                (0.5 * x * (1.0 + (0.797_884_6 * (x + 0.044_715 * x * x * x)).tanh()) * 65536.0)
+                    .round() as i32
+            })
+            .collect();
+        for k in -1200..1200 {
+            let x = k as f64 / 100.0;
+            let want = 0.5 * x * (1.0 + (0.797_884_6 * (x + 0.044_715 * x * x * x)).tanh());
+            let got = gelu((x * 65536.0).round() as i64, &g) as f64 / 65536.0;
+            assert!((got - want).abs() < 5e-4, "gelu({x}) = {got} vs {want}");
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! The integer forward pass, one token at a time with an integer KV cache.
+//!
+//! Every value is an integer mantissa vector with one shared exponent (see [`super::fixed`]);
+//! there is no float anywhere, so the frequency tables are the same bits on every target, and
+//! a batched encoder would give the same tables as this incremental decoder by construction.
+
+use super::file::IntWeights;
+use super::fixed::{
+    self, div_round, div_round_128, dot, exp_neg, isqrt, normalize_into, normalize_wide, rshift,
+    shift, ACT_BITS, EXP2_STEPS, GELU_ENTRIES, Q, QK_BITS, ROPE_BITS,
+};
+use crate::coder::{FreqTable, TOTAL};
+use crate::model::{ModelConfig, WeightsError, VOCAB};
+
+/// Mantissa bits of the residual sum fed to LayerNorm.
+const NORM_IN_BITS: u32 = 24;
+/// Fractional bits of the normalised value inside LayerNorm.
+const Z_BITS: u32 = 12;
+/// Largest exponent gap bridged exactly when adding two vectors; beyond, the smaller is rounded.
+const MAX_ALIGN: i32 = 30;
+
+/// `y = x·W (+ b)`: int8 weights per output row, a fixed-point scale per output channel.
+struct Linear {
+    n_in: usize,
+    w: Vec<i16>,
+    mul: Vec<i64>,
+    e: i32,
+    bias: Option<(Vec<i64>, i32)>,
+}
+
+impl Linear {
+    fn load(
+        w: &IntWeights,
+        name: &str,
+        n_in: usize,
+        n_out: usize,
+        bias: bool,
+    ) -> Result<Self, WeightsError> {
+        let weights = w.get(&format!("{name}.w"), &[n_out, n_in])?;
+        if weights.iter().any(|v| v.unsigned_abs() > 127) {
+            return Err(WeightsError::Invalid(format!("{name}: weights beyond int8")));
+        }
+        let bias = if bias {
+            Some(vector(w, &format!("{name}.b"), n_out)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            n_in,
+            w: weights.iter().map(|&v| v as i16).collect(),
+            mul: wide(w.get(&format!("{name}.mul"), &[n_out])?),
+            e: w.scalar(&format!("{name}.e"))?,
+            bias,
+        })
+    }
+
+    /// Writes `x·W (+ b)` as mantissas into `y` and returns their exponent.
+    fn apply(&self, x: &[i16], ex: i32, y: &mut [i64]) -> i32 {
+        let ey = ex + self.e;
+        for ((o, row), &m) in y.iter_mut().zip(self.w.chunks_exact(self.n_in)).zip(&self.mul) {
+            *o = i64::from(dot(x, row)) * m;
+        }
+        if let Some((b, be)) = &self.bias {
+            for (o, &bv) in y.iter_mut().zip(b) {
+                *o = o.saturating_add(shift(bv, be - ey));
+            }
+        }
+        ey
+    }
+}
+
+/// LayerNorm with gain and offset as block-exponent vectors.
+struct Norm {
+    gain: (Vec<i64>, i32),
+    offset: (Vec<i64>, i32),
+}
+
+impl Norm {
+    /// Normalises `m` (wide mantissas; the shared exponent cancels out) into `out`; returns the
+    /// exponent of `out`. The variance floor (ε) is left out: the residual sums it sees are
+    /// never constant vectors, and a constant vector comes out as the offset alone.
+    fn apply(&self, m: &mut [i64], out: &mut [i16], tmp: &mut [i64]) -> i32 {
+        let d = m.len() as i64;
+        let mean = div_round(m.iter().sum(), d);
+        let mut sq = 0u128;
+        for v in m.iter_mut() {
+            *v -= mean;
+            sq += (v.unsigned_abs() as u128) * (v.unsigned_abs() as u128);
+        }
+        // σ in mantissa units, with 16 fractional bits.
+        let sigma = isqrt((sq << 32) / d as u128) as i128;
+        let ez = self.gain.1 - Z_BITS as i32;
+        for (((t, &v), &g), &b) in tmp.iter_mut().zip(m.iter()).zip(&self.gain.0).zip(&self.offset.0) {
+            let z = if sigma == 0 {
+                0
+            } else {
+                div_round_128(i128::from(v) << (Z_BITS + 16), sigma) as i64
+            };
+            *t = (z * g).saturating_add(shift(b, self.offset.1 - ez));
+        }
+        normalize_into(tmp, ez, ACT_BITS, out)
+    }
+}
+
+struct Layer {
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
+    fc1: Linear,
+    fc2: Linear,
+    ln1: Norm,
+    ln2: Norm,
+}
+
+/// The integer model, ready to run.
+pub struct IntModel {
+    config: ModelConfig,
+    embed: Vec<i16>,
+    embed_e: Vec<i32>,
+    layers: Vec<Layer>,
+    head: Linear,
+    cos: Vec<i64>,
+    sin: Vec<i64>,
+    exp2: Vec<i32>,
+    gelu: Vec<i32>,
+}
+
+fn wide(v: &[i32]) -> Vec<i64> {
+    v.iter().map(|&x| i64::from(x)).collect()
+}
+
+fn vector(w: &IntWeights, name: &str, n: usize) -> Result<(Vec<i64>, i32), WeightsError> {
+    Ok((
+        wide(w.get(&format!("{name}.m"), &[n])?),
+        w.scalar(&format!("{name}.e"))?,
+    ))
+}
+
+impl IntModel {
+    /// Checks every tensor's shape and range and builds the model.
+    pub fn new(w: &IntWeights) -> Result<Self, WeightsError> {
+        let c = w.config;
+        c.validate().map_err(|e| WeightsError::Invalid(e.into()))?;
+        let (d, h) = (c.d_model, c.widening * c.d_model);
+        if h > 2048 || c.head_dim() > 64 {
+            return Err(WeightsError::Invalid(
+                "the integer engine supports fan-in up to 2048 and heads up to 64 wide".into(),
+            ));
+        }
+        let mut layers = Vec::with_capacity(c.n_layers);
+        for i in 0..c.n_layers {
+            let p = |s: &str| format!("layers.{i}.{s}");
+            layers.push(Layer {
+                wq: Linear::load(w, &p("wq"), d, d, false)?,
+                wk: Linear::load(w, &p("wk"), d, d, false)?,
+                wv: Linear::load(w, &p("wv"), d, d, false)?,
+                wo: Linear::load(w, &p("wo"), d, d, false)?,
+                fc1: Linear::load(w, &p("fc1"), d, h, true)?,
+                fc2: Linear::load(w, &p("fc2"), h, d, true)?,
+                ln1: Norm {
+                    gain: vector(w, &p("ln1.gamma"), d)?,
+                    offset: vector(w, &p("ln1.beta"), d)?,
+                },
+                ln2: Norm {
+                    gain: vector(w, &p("ln2.gamma"), d)?,
+                    offset: vector(w, &p("ln2.beta"), d)?,
+                },
+            });
+        }
+        let embed = w.get("embed.m", &[VOCAB, d])?;
+        if embed.iter().any(|v| v.unsigned_abs() > 1 << ACT_BITS) {
+            return Err(WeightsError::Invalid("embedding beyond its bits".into()));
+        }
+        let half = c.head_dim() / 2;
+        let rope = |name: &str| -> Result<Vec<i64>, WeightsError> {
+            let t = w.get(name, &[c.context, half])?;
+            if t.iter().any(|v| v.unsigned_abs() > 1 << ROPE_BITS) {
+                return Err(WeightsError::Invalid(format!("{name} beyond its bits")));
+            }
+            Ok(wide(t))
+        };
+        Ok(Self {
+            config: c,
+            embed: embed.iter().map(|&v| v as i16).collect(),
+            embed_e: w.get("embed.e", &[VOCAB])?.to_vec(),
+            layers,
+            head: Linear::load(w, "head", d, VOCAB, true)?,
+            cos: rope("rope.cos")?,
+            sin: rope("rope.sin")?,
+            exp2: w.get("lut.exp2", &[EXP2_STEPS + 1])?.to_vec(),
+            gelu: w.get("lut.gelu", &[GELU_ENTRIES + 1])?.to_vec(),
+        })
+    }
+
+    /// The model's shape.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// A fresh context (no tokens seen).
+    pub fn session(&self) -> IntSession<'_> {
+        let c = &self.config;
+        let (d, h) = (c.d_model, c.widening * c.d_model);
+        IntSession {
+            m: self,
+            pos: 0,
+            keys: vec![Vec::with_capacity(c.context * d); c.n_layers],
+            key_e: vec![Vec::with_capacity(c.context); c.n_layers],
+            values: vec![Vec::with_capacity(c.context * d); c.n_layers],
+            value_e: vec![Vec::with_capacity(c.context); c.n_layers],
+            x: vec![0; d],
+            q: vec![0; d],
+            kv: vec![0; d],
+            a: vec![0; d],
+            wide: vec![0; h.max(VOCAB)],
+            wide2: vec![0; h.max(VOCAB)],
+            hidden: vec![0; h],
+            scores: Vec::with_capacity(c.context),
+        }
+    }
+
+    /// Integer frequencies from integer logits: softmax weights by the exp table, every symbol
+    /// ≥ 1, the rounding remainder to the most likely symbol (the first, on ties).
+    fn table(&self, logits: &[i64], e: i32) -> FreqTable {
+        let bound = 1i64 << 40;
+        let mut best = 0;
+        let mut fixed_logits = [0i64; VOCAB];
+        for (j, &l) in logits.iter().enumerate() {
+            fixed_logits[j] = shift(l, e + Q as i32).clamp(-bound, bound);
+            if fixed_logits[j] > fixed_logits[best] {
+                best = j;
+            }
+        }
+        let top = fixed_logits[best];
+        let mut weights = [0i64; VOCAB];
+        let mut sum = 0i64;
+        for (w, &f) in weights.iter_mut().zip(&fixed_logits) {
+            *w = exp_neg(top - f, &self.exp2);
+            sum += *w;
+        }
+        let spare = i64::from(TOTAL) - VOCAB as i64;
+        let mut freqs = [1u32; VOCAB];
+        let mut used = 0i64;
+        for (f, &w) in freqs.iter_mut().zip(&weights) {
+            let share = w * spare / sum;
+            *f += share as u32;
+            used += share;
+        }
+        freqs[best] += (spare - used) as u32;
+        FreqTable::from_freqs(&freqs).expect("every symbol ≥ 1, total exact")
+    }
+}
+
+/// A running context: feed tokens, get the next byte's frequency table.
+pub struct IntSession<'m> {
+    m: &'m IntModel,
+    pos: usize,
+    keys: Vec<Vec<i16>>,
+    key_e: Vec<Vec<i32>>,
+    values: Vec<Vec<i16>>,
+    value_e: Vec<Vec<i32>>,
+    x: Vec<i16>,
+    q: Vec<i16>,
+    kv: Vec<i16>,
+    a: Vec<i16>,
+    wide: Vec<i64>,
+    wide2: Vec<i64>,
+    hidden: Vec<i16>,
+    scores: Vec<i64>,
+}
+
+/// Rotates each head's halves by the position's angles (cos/sin in [`ROPE_BITS`] fixed point).
+fn rotate(v: &mut [i64], heads: usize, cos: &[i64], sin: &[i64]) {
+    let hd = v.len() / heads;
+    let half = hd / 2;
+    for head in v.chunks_exact_mut(hd) {
+        for i in 0..half {
+            let (a, b) = (head[i], head[half + i]);
+            head[i] = rshift(a * cos[i] - b * sin[i], ROPE_BITS);
+            head[half + i] = rshift(a * sin[i] + b * cos[i], ROPE_BITS);
+        }
+    }
+}
+
+/// `x + y` into `out` as wide mantissas, `x` narrow, `y` wide. The sum's exponent is dropped:
+/// only LayerNorm, which cancels it, reads the sum.
+fn add(x: &[i16], ex: i32, y: &mut [i64], ey: i32, out: &mut [i64]) {
+    let ey = normalize_wide(y, ey, NORM_IN_BITS);
+    let e0 = ex.min(ey).max(ex.max(ey) - MAX_ALIGN);
+    for ((o, &a), &b) in out.iter_mut().zip(x).zip(y.iter()) {
+        *o = shift(i64::from(a), ex - e0) + shift(b, ey - e0);
+    }
+    normalize_wide(out, e0, NORM_IN_BITS);
+}
+
+impl IntSession<'_> {
+    /// Tokens fed so far.
+    pub fn len(&self) -> usize {
+        self.pos
+    }
+
+    /// True before the first token.
+    pub fn is_empty(&self) -> bool {
+        self.pos == 0
+    }
+
+    /// Feeds `token` at the next position and returns the frequency table of the byte after
+    /// it. Feed 0 first to get the first byte's table, as in training.
+    ///
+    /// # Panics
+    /// When called more than `context` times.
+    pub fn step(&mut self, token: u8) -> FreqTable {
+        let m = self.m;
+        let c = &m.config;
+        assert!(self.pos < c.context, "context of {} exhausted", c.context);
+        let (d, hd, heads) = (c.d_model, c.head_dim(), c.n_heads);
+        let h = c.widening * d;
+        let half = hd / 2;
+        let t = token as usize;
+        self.x.copy_from_slice(&m.embed[t * d..(t + 1) * d]);
+        let mut ex = m.embed_e[t];
+        let cos = &m.cos[self.pos * half..(self.pos + 1) * half];
+        let sin = &m.sin[self.pos * half..(self.pos + 1) * half];
+        let n = self.pos + 1;
+        for (li, l) in m.layers.iter().enumerate() {
+            let wide = &mut self.wide[..d];
+            let eq = l.wq.apply(&self.x, ex, wide);
+            rotate(wide, heads, cos, sin);
+            let eq = normalize_into(wide, eq, QK_BITS, &mut self.q);
+            let ek = l.wk.apply(&self.x, ex, wide);
+            rotate(wide, heads, cos, sin);
+            let ek = normalize_into(wide, ek, QK_BITS, &mut self.kv);
+            self.keys[li].extend_from_slice(&self.kv);
+            self.key_e[li].push(ek);
+            let ev = l.wv.apply(&self.x, ex, wide);
+            let ev = normalize_into(wide, ev, ACT_BITS, &mut self.kv);
+            self.values[li].extend_from_slice(&self.kv);
+            self.value_e[li].push(ev);
+
+            let (keys, key_e) = (&self.keys[li], &self.key_e[li]);
+            let (values, value_e) = (&self.values[li], &self.value_e[li]);
+            // Every head shares the positions' value exponents: one output exponent.
+            let top_e = value_e.iter().copied().max().unwrap_or(0);
+            let out = &mut self.wide2[..d];
+            for head in 0..heads {
+                let lo = head * hd;
+                let qh = &self.q[lo..lo + hd];
+                self.scores.clear();
+                for (kt, &e) in keys.chunks_exact(d).zip(key_e) {
+                    let s = i64::from(dot(qh, &kt[lo..lo + hd]));
+                    self.scores.push(shift(s, eq + e + Q as i32));
+                }
+                let max = self.scores.iter().copied().max().unwrap_or(0);
+                let mut sum = 0i64;
+                let acc = &mut out[lo..lo + hd];
+                acc.fill(0);
+                for ((s, vt), &e) in self.scores.iter().zip(values.chunks_exact(d)).zip(value_e) {
+                    let w = exp_neg(max - s, &m.exp2);
+                    sum += w;
+                    let w = rshift(w, (top_e - e) as u32);
+                    if w != 0 {
+                        for (a, &v) in acc.iter_mut().zip(&vt[lo..lo + hd]) {
+                            *a += w * i64::from(v);
+                        }
+                    }
+                }
+                for a in acc.iter_mut() {
+                    *a = div_round_128(i128::from(*a) << 16, i128::from(sum)) as i64;
+                }
+            }
+            let ea = normalize_into(out, top_e - 16, ACT_BITS, &mut self.a);
+            let ey = l.wo.apply(&self.a, ea, wide);
+            let sum_buf = &mut self.wide2[..d];
+            add(&self.x, ex, wide, ey, sum_buf);
+            ex = l.ln1.apply(sum_buf, &mut self.x, &mut self.wide[..d]);
+
+            let hid = &mut self.wide[..h];
+            let eh = l.fc1.apply(&self.x, ex, hid);
+            for v in hid.iter_mut() {
+                *v = fixed::gelu(shift(*v, eh + Q as i32), &m.gelu);
+            }
+            let eg = normalize_into(hid, -(Q as i32), ACT_BITS, &mut self.hidden);
+            let y = &mut self.wide[..d];
+            let ey = l.fc2.apply(&self.hidden, eg, y);
+            let sum_buf = &mut self.wide2[..d];
+            add(&self.x, ex, y, ey, sum_buf);
+            ex = l.ln2.apply(sum_buf, &mut self.x, &mut self.wide[..d]);
+        }
+        self.pos = n;
+        let logits = &mut self.wide[..VOCAB];
+        let el = m.head.apply(&self.x, ex, logits);
+        m.table(logits, el)
+    }
+}
