@@ -67,6 +67,8 @@ pub struct BenchResult {
     /// For model codecs: the model's ideal code length Σ −log2 p, in bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ideal_bytes: Option<f64>,
+    /// Threads the chunks were coded on (chunked mode; 1 otherwise).
+    pub threads: usize,
 }
 
 /// Compresses and decompresses `prepared` with `codec` in `mode`, verifying the round trip.
@@ -78,6 +80,19 @@ pub fn measure(
     file: &str,
     codec: &dyn Codec,
     mode: Mode,
+    progress: &mut dyn FnMut(f64),
+) -> Result<BenchResult, CodecError> {
+    measure_threads(prepared, file, codec, mode, 1, progress)
+}
+
+/// [`measure`] with the chunks of chunked mode coded on `threads` threads (native only), so
+/// the speeds are those of all cores together.
+pub fn measure_threads(
+    prepared: &Prepared,
+    file: &str,
+    codec: &dyn Codec,
+    mode: Mode,
+    threads: usize,
     progress: &mut dyn FnMut(f64),
 ) -> Result<BenchResult, CodecError> {
     if !codec.accepts(&prepared.layout) {
@@ -97,6 +112,41 @@ pub fn measure(
             progress(1.0);
             let ok = matches!(&back, Ok(b) if b == stream);
             (packed.len(), ok, t1 - t0, t2 - t1, ideal.map(|b| b / 8.0))
+        }
+        Mode::Chunked if threads > 1 => {
+            let chunks = paper::chunks(stream, &prepared.layout);
+            let t0 = clock::now();
+            let coded = crate::par::map(chunks.len(), threads, |i| {
+                codec.compress_measured(&chunks[i].bytes, &chunks[i].layout)
+            })
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+            progress(0.5);
+            let header = if codec.has_header() {
+                paper::header_size(codec, &prepared.layout)?
+            } else {
+                0
+            };
+            let t1 = clock::now();
+            let ok = crate::par::map(chunks.len(), threads, |i| {
+                matches!(codec.decompress(&coded[i].0, chunks[i].bytes.len()), Ok(b) if b == chunks[i].bytes)
+            })
+            .into_iter()
+            .all(|ok| ok);
+            let t2 = clock::now();
+            progress(1.0);
+            let sizes: Vec<usize> = coded.iter().map(|(p, _)| p.len()).collect();
+            let ideal = coded
+                .iter()
+                .map(|(_, b)| b.map(|b| b / 8.0))
+                .sum::<Option<f64>>();
+            (
+                paper::header_once_total(&sizes, header),
+                ok,
+                t1 - t0,
+                t2 - t1,
+                ideal,
+            )
         }
         Mode::Chunked => {
             let chunks = paper::chunks(stream, &prepared.layout);
@@ -156,6 +206,11 @@ pub fn measure(
         encode_seconds: enc_s,
         decode_seconds: dec_s,
         ideal_bytes,
+        threads: if mode == Mode::Chunked {
+            threads.max(1)
+        } else {
+            1
+        },
     })
 }
 

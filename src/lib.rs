@@ -14,6 +14,7 @@ pub mod lmz;
 pub mod modality;
 pub mod model;
 pub mod paper;
+pub mod par;
 #[cfg(feature = "train")]
 pub mod train;
 

@@ -51,14 +51,16 @@ pub enum LmzError {
     ChecksumMismatch,
 }
 
-/// Codec names `compress` accepts (classical ones and registered models).
+/// Codec names `compress` accepts: classical ones and the registered integer-engine models
+/// (the float analysis path is not portable across machines, so it makes no files).
 pub fn codec_names() -> Vec<&'static str> {
     let mut names = vec![STORED];
     names.extend(
         codecs::all()
             .into_iter()
             .filter(|c| c.accepts(&Layout::Bytes))
-            .map(|c| c.name()),
+            .map(|c| c.name())
+            .filter(|n| !n.ends_with(codecs::lm::FLOAT_SUFFIX)),
     );
     names
 }
@@ -74,25 +76,52 @@ fn unknown(name: &str) -> LmzError {
     }
 }
 
-/// Compresses `data` into an `.lmz` with `codec`, falling back to `stored` if coding expands it.
-pub fn compress(data: &[u8], codec: &str) -> Result<Vec<u8>, LmzError> {
+fn codec_for(name: &str) -> Result<&'static dyn codecs::Codec, LmzError> {
+    if !codec_names().contains(&name) || name == STORED {
+        return Err(unknown(name));
+    }
+    codecs::by_name(name)
+        .filter(|c| c.accepts(&Layout::Bytes))
+        .ok_or_else(|| unknown(name))
+}
+
+/// How many chunks [`compress`] cuts `len` bytes into for `codec`, and their size: model
+/// codecs code fixed windows independently (in parallel), classical codecs the whole file.
+pub fn plan(len: usize, codec: &str) -> Result<(usize, usize), LmzError> {
+    if codec != STORED {
+        codec_for(codec)?;
+    }
     let lm = codecs::lm::registered()
         .into_iter()
         .find(|c| c.model_id().name == codec);
-    let chunk_size = match lm {
+    let size = match lm {
         Some(m) => m.window() * WINDOWS_PER_CHUNK,
-        None => data.len().max(1),
+        None => len.max(1),
     };
-    let chunks: Vec<Vec<u8>> = if codec == STORED || data.is_empty() {
-        vec![]
+    let count = if codec == STORED || len == 0 {
+        0
     } else {
-        let c = codecs::by_name(codec)
-            .filter(|c| c.accepts(&Layout::Bytes))
-            .ok_or_else(|| unknown(codec))?;
-        data.chunks(chunk_size)
-            .map(|piece| c.compress(piece, &Layout::Bytes))
-            .collect::<Result<_, _>>()?
+        len.div_ceil(size)
     };
+    Ok((count, size))
+}
+
+/// Codes chunk `index` of `data` as [`plan`] cuts it.
+pub fn compress_chunk(data: &[u8], codec: &str, index: usize) -> Result<Vec<u8>, LmzError> {
+    let (count, size) = plan(data.len(), codec)?;
+    if index >= count {
+        return Err(unknown(codec));
+    }
+    let piece = &data[index * size..((index + 1) * size).min(data.len())];
+    Ok(codec_for(codec)?.compress(piece, &Layout::Bytes)?)
+}
+
+/// Wraps coded chunks into an `.lmz`, or stores `data` if coding did not make it smaller.
+pub fn assemble(data: &[u8], codec: &str, chunks: Vec<Vec<u8>>) -> Result<Vec<u8>, LmzError> {
+    let (count, chunk_size) = plan(data.len(), codec)?;
+    if chunks.len() != count {
+        return Err(unknown(codec));
+    }
     let coded: usize = chunks.iter().map(Vec::len).sum();
     let stored = data.is_empty() || codec == STORED || coded >= data.len();
     let (name, chunks, chunk_size, model) = if stored {
@@ -103,7 +132,11 @@ pub fn compress(data: &[u8], codec: &str) -> Result<Vec<u8>, LmzError> {
         };
         (STORED, chunks, data.len().max(1), None)
     } else {
-        (codec, chunks, chunk_size, lm.map(|m| m.model_id().clone()))
+        let model = codecs::lm::registered()
+            .into_iter()
+            .find(|c| c.model_id().name == codec)
+            .map(|m| m.model_id().clone());
+        (codec, chunks, chunk_size, model)
     };
     let header = Header {
         codec: name.to_string(),
@@ -116,8 +149,21 @@ pub fn compress(data: &[u8], codec: &str) -> Result<Vec<u8>, LmzError> {
     Ok(container::write(&header, &chunks))
 }
 
-/// Reads an `.lmz` and returns the original bytes, or a typed error — never wrong bytes.
-pub fn decompress(bytes: &[u8]) -> Result<Vec<u8>, LmzError> {
+/// Compresses `data` into an `.lmz` with `codec`, falling back to `stored` if coding expands it.
+/// Chunks are coded on every core natively.
+pub fn compress(data: &[u8], codec: &str) -> Result<Vec<u8>, LmzError> {
+    let (count, _) = plan(data.len(), codec)?;
+    let chunks = crate::par::map(count, crate::par::cores(), |i| {
+        compress_chunk(data, codec, i)
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>, _>>()?;
+    assemble(data, codec, chunks)
+}
+
+/// Reads an `.lmz`'s header, checks that its codec and model are here, and returns its chunk
+/// count.
+pub fn chunk_count(bytes: &[u8]) -> Result<usize, LmzError> {
     let c = container::read(bytes)?;
     let h = &c.header;
     if let Some(m) = &h.model {
@@ -133,35 +179,58 @@ pub fn decompress(bytes: &[u8]) -> Result<Vec<u8>, LmzError> {
             });
         }
     }
-    let codec = if h.codec == STORED {
-        None
-    } else {
-        Some(
-            codecs::by_name(&h.codec)
-                .filter(|c| c.accepts(&Layout::Bytes))
-                .ok_or_else(|| unknown(&h.codec))?,
-        )
-    };
-    let mut out = Vec::new();
-    for (i, payload) in c.chunks.iter().enumerate() {
-        let expected = h.chunk_original_len(i);
-        let piece = match codec {
-            None => payload.to_vec(),
-            Some(codec) => codec.decompress(payload, expected)?,
-        };
-        if piece.len() != expected {
-            return Err(LmzError::ChunkLength {
-                index: i,
-                expected,
-                got: piece.len(),
-            });
-        }
-        out.extend_from_slice(&piece);
+    if h.codec != STORED {
+        codec_for(&h.codec)?;
     }
-    if crc32fast::hash(&out) != h.original_crc {
+    Ok(c.chunks.len())
+}
+
+/// Decodes chunk `index` of an `.lmz` (checked against its declared length).
+pub fn decompress_chunk(bytes: &[u8], index: usize) -> Result<Vec<u8>, LmzError> {
+    let c = container::read(bytes)?;
+    let h = &c.header;
+    let payload = c.chunks.get(index).ok_or(LmzError::ChunkLength {
+        index,
+        expected: 0,
+        got: 0,
+    })?;
+    let expected = h.chunk_original_len(index);
+    let piece = if h.codec == STORED {
+        payload.to_vec()
+    } else {
+        codec_for(&h.codec)?.decompress(payload, expected)?
+    };
+    if piece.len() != expected {
+        return Err(LmzError::ChunkLength {
+            index,
+            expected,
+            got: piece.len(),
+        });
+    }
+    Ok(piece)
+}
+
+/// Joins decoded chunks and checks them against the original's checksum.
+pub fn join(bytes: &[u8], pieces: Vec<Vec<u8>>) -> Result<Vec<u8>, LmzError> {
+    let c = container::read(bytes)?;
+    let out = pieces.concat();
+    if pieces.len() != c.chunks.len()
+        || out.len() as u64 != c.header.original_len
+        || crc32fast::hash(&out) != c.header.original_crc
+    {
         return Err(LmzError::ChecksumMismatch);
     }
     Ok(out)
+}
+
+/// Reads an `.lmz` and returns the original bytes, or a typed error — never wrong bytes.
+/// Chunks are decoded on every core natively.
+pub fn decompress(bytes: &[u8]) -> Result<Vec<u8>, LmzError> {
+    let count = chunk_count(bytes)?;
+    let pieces = crate::par::map(count, crate::par::cores(), |i| decompress_chunk(bytes, i))
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    join(bytes, pieces)
 }
 
 #[cfg(test)]
@@ -185,7 +254,7 @@ mod tests {
     #[test]
     fn a_model_codec_roundtrips_and_its_model_is_required() {
         let codec =
-            crate::codecs::lm::register("test-lmz", &crate::codecs::lm::tests::tiny_weights(7))
+            crate::codecs::lm::register("test-lmz", &crate::codecs::lm::tests::tiny_int_weights(7))
                 .unwrap();
         let name = codec.model_id().name.clone();
         let data = &crate::codecs::lm::tests::likely_bytes(codec, 3000)[..];
@@ -195,12 +264,47 @@ mod tests {
         assert_eq!(c.chunks.len(), 2);
         assert_eq!(decompress(&packed).unwrap(), data);
         // Another model under the same name (other weights) is refused, naming the one needed.
-        crate::codecs::lm::register("test-lmz", &crate::codecs::lm::tests::tiny_weights(8))
+        crate::codecs::lm::register("test-lmz", &crate::codecs::lm::tests::tiny_int_weights(8))
             .unwrap();
         assert!(matches!(
             decompress(&packed),
             Err(LmzError::WrongModel { .. })
         ));
+        // The float analysis path makes no files.
+        let float =
+            crate::codecs::lm::register("test-lmz", &crate::codecs::lm::tests::tiny_weights(7))
+                .unwrap();
+        assert!(matches!(
+            compress(data, &float.model_id().name),
+            Err(LmzError::UnknownCodec { .. })
+        ));
+    }
+
+    #[test]
+    fn chunk_by_chunk_equals_all_at_once() {
+        let codec = crate::codecs::lm::register(
+            "test-chunks",
+            &crate::codecs::lm::tests::tiny_int_weights(9),
+        )
+        .unwrap();
+        let name = codec.model_id().name.clone();
+        let data = crate::codecs::lm::tests::likely_bytes(codec, 5000);
+        let (count, size) = plan(data.len(), &name).unwrap();
+        assert_eq!((count, size), (3, 2048));
+        let chunks: Vec<Vec<u8>> = (0..count)
+            .map(|i| compress_chunk(&data, &name, i).unwrap())
+            .collect();
+        let packed = assemble(&data, &name, chunks).unwrap();
+        assert_eq!(packed, compress(&data, &name).unwrap());
+        assert_eq!(chunk_count(&packed).unwrap(), 3);
+        let pieces: Vec<Vec<u8>> = (0..3)
+            .map(|i| decompress_chunk(&packed, i).unwrap())
+            .collect();
+        let mut damaged = pieces.clone();
+        damaged[1][7] ^= 1;
+        assert!(join(&packed, damaged).is_err());
+        assert!(join(&packed, pieces[..2].to_vec()).is_err());
+        assert_eq!(join(&packed, pieces).unwrap(), data);
     }
 
     #[test]

@@ -139,3 +139,70 @@ pub fn decompress(bytes: &[u8]) -> Result<Vec<u8>, JsError> {
 pub fn default_codec() -> String {
     crate::lmz::DEFAULT_CODEC.to_string()
 }
+
+fn js_err(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+fn byte_arrays(list: &js_sys::Array) -> Vec<Vec<u8>> {
+    list.iter()
+        .map(|v| js_sys::Uint8Array::new(&v).to_vec())
+        .collect()
+}
+
+/// SHA-256 (hex) of the integer engine's frequency tables over `input` with an `.lmzi` model:
+/// the value every target must agree on.
+#[wasm_bindgen]
+pub fn engine_table_hash(model: &[u8], input: &[u8]) -> Result<String, JsError> {
+    let w = crate::engine::IntWeights::from_bytes(model).map_err(js_err)?;
+    let m = crate::engine::IntModel::new(&w).map_err(js_err)?;
+    Ok(crate::engine::table_hash(&m, input)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// How many chunks `compress_chunk` codes a file of `len` bytes in, for `codec`.
+#[wasm_bindgen]
+pub fn lmz_plan(len: usize, codec: &str) -> Result<usize, JsError> {
+    Ok(crate::lmz::plan(len, codec).map_err(js_err)?.0)
+}
+
+/// Codes one chunk of a file (workers code chunks in parallel).
+#[wasm_bindgen]
+pub fn compress_chunk(bytes: &[u8], codec: &str, index: usize) -> Result<Vec<u8>, JsError> {
+    crate::lmz::compress_chunk(bytes, codec, index).map_err(js_err)
+}
+
+/// Wraps coded chunks (an array of Uint8Array) into an `.lmz`.
+#[wasm_bindgen]
+pub fn assemble(bytes: &[u8], codec: &str, chunks: &js_sys::Array) -> Result<Vec<u8>, JsError> {
+    crate::lmz::assemble(bytes, codec, byte_arrays(chunks)).map_err(js_err)
+}
+
+/// Checks an `.lmz`'s header and model; returns its chunk count.
+#[wasm_bindgen]
+pub fn chunk_count(bytes: &[u8]) -> Result<usize, JsError> {
+    crate::lmz::chunk_count(bytes).map_err(js_err)
+}
+
+/// Decodes one chunk of an `.lmz` (workers decode chunks in parallel).
+#[wasm_bindgen]
+pub fn decompress_chunk(bytes: &[u8], index: usize) -> Result<Vec<u8>, JsError> {
+    crate::lmz::decompress_chunk(bytes, index).map_err(js_err)
+}
+
+/// Joins decoded chunks (an array of Uint8Array) and checks the original's checksum.
+#[wasm_bindgen]
+pub fn join_chunks(bytes: &[u8], pieces: &js_sys::Array) -> Result<Vec<u8>, JsError> {
+    crate::lmz::join(bytes, byte_arrays(pieces)).map_err(js_err)
+}
+
+/// Codecs that can make `.lmz` files here (classical ones and integer-engine models).
+#[wasm_bindgen]
+pub fn lmz_codecs() -> Vec<String> {
+    crate::lmz::codec_names()
+        .into_iter()
+        .map(String::from)
+        .collect()
+}

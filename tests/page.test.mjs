@@ -135,6 +135,47 @@ test('the downloaded .lmz decodes with the CLI, and a CLI .lmz decodes on the pa
   await page.close();
 });
 
+test('the integer engine gives the golden frequency tables in Chromium', async () => {
+  const { page } = await openPage();
+  const input = [...readFileSync(sample('sample.txt')).subarray(0, 512)];
+  const hash = await page.evaluate(async (bytes) => {
+    const m = await import('/pkg/lmzip.js');
+    await m.default();
+    const model = new Uint8Array(await (await fetch('/models/200k/model.lmzi')).arrayBuffer());
+    return m.engine_table_hash(model, new Uint8Array(bytes));
+  }, input);
+  assert.equal(hash, readFileSync(join(root, 'tests', 'data', 'engine-golden.txt'), 'utf8').trim());
+  await page.close();
+});
+
+test('1 MB of text: a CLI lm-200k .lmz decodes on the page, and a page-made one with the CLI', { timeout: 900_000 }, async () => {
+  // Real text: the committed sample, repeated to 1 MiB (the model's windows see 512 bytes).
+  const one = readFileSync(sample('sample.txt'));
+  const original = Buffer.concat(Array.from({ length: Math.ceil((1 << 20) / one.length) }, () => one)).subarray(0, 1 << 20);
+  const packed = cli(['compress', '-c', 'lm-200k', '-'], original);
+  const { page, errors } = await openPage({ models: true });
+  await page.setInputFiles('#file', { name: 'big.txt.lmz', mimeType: 'application/octet-stream', buffer: packed });
+  await page.waitForSelector('#unpack-section:not([hidden])', { timeout: 600_000 });
+  assert.equal(Number(await page.getAttribute('#unpack-section', 'data-bytes')), original.length);
+  const [back] = await Promise.all([page.waitForEvent('download'), page.click('#unpack-download')]);
+  const backPath = join(shots, 'big-from-native.txt');
+  await back.saveAs(backPath);
+  assert.ok(readFileSync(backPath).equals(original), 'page decoded the CLI file to other bytes');
+
+  // Making the .lmz goes ahead of the codec table still being computed.
+  await page.setInputFiles('#file', { name: 'big.txt', mimeType: 'text/plain', buffer: original });
+  await page.waitForSelector('#make-lmz:not([disabled])');
+  await page.selectOption('#lmz-codec', 'lm-200k');
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 600_000 }), page.click('#make-lmz')]);
+  const path = join(shots, 'big-from-page.lmz');
+  await download.saveAs(path);
+  const fromPage = readFileSync(path);
+  assert.ok(fromPage.equals(packed), 'the page and the CLI made different .lmz files');
+  assert.ok(cli(['decompress', '-'], fromPage).equals(original));
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('bad input gets a readable message and no crash', async () => {
   const { page, errors } = await openPage();
   const packed = cli(['compress', '-'], readFileSync(sample('sample.txt')));

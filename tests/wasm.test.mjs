@@ -62,16 +62,32 @@ test('bad input throws readable errors in wasm, never panics', () => {
   assert.equal(lmzip.decompress(packed).length, 16384);
 });
 
-test('a model .lmz crosses native ↔ wasm bit-exactly (portable float inference)', (t) => {
-  const weightsPath = join(root, 'models', '200k', 'model.lmzw');
-  if (!existsSync(weightsPath)) { t.skip('no models/200k'); return; }
-  assert.equal(lmzip.register_model('200k', readFileSync(weightsPath)), 'lm-200k');
+test('the integer engine gives the golden frequency tables in wasm', () => {
+  const model = readFileSync(join(root, 'models', '200k', 'model.lmzi'));
+  const input = readFileSync(sample('sample.txt')).subarray(0, 512);
+  const golden = readFileSync(join(root, 'tests', 'data', 'engine-golden.txt'), 'utf8').trim();
+  assert.equal(lmzip.engine_table_hash(model, input), golden);
+});
+
+test('a model .lmz crosses native ↔ wasm bit-exactly (integer engine), chunk by chunk too', () => {
+  const model = readFileSync(join(root, 'models', '200k', 'model.lmzi'));
+  assert.equal(lmzip.register_model('200k', model), 'lm-200k');
   const text = readFileSync(sample('sample.txt')).subarray(0, 3000);
   const fromNative = cli(['compress', '-c', 'lm-200k', '-'], text);
   const fromWasm = lmzip.compress(text, 'lm-200k');
   assert.deepEqual(Buffer.from(fromWasm), fromNative, 'identical .lmz bytes');
   assert.deepEqual(Buffer.from(lmzip.decompress(fromNative)), text);
   assert.deepEqual(cli(['decompress', '-'], fromWasm), text);
+  // The page's parallel path: chunks coded and decoded one by one give the same file.
+  const big = readFileSync(sample('sample.txt'));
+  const n = lmzip.lmz_plan(big.length, 'lm-200k');
+  assert.ok(n >= 1);
+  const chunks = Array.from({ length: n }, (_, i) => lmzip.compress_chunk(big, 'lm-200k', i));
+  const packed = lmzip.assemble(big, 'lm-200k', chunks);
+  assert.deepEqual(Buffer.from(packed), cli(['compress', '-c', 'lm-200k', '-'], big));
+  assert.equal(lmzip.chunk_count(packed), n);
+  const pieces = Array.from({ length: n }, (_, i) => lmzip.decompress_chunk(packed, i));
+  assert.deepEqual(Buffer.from(lmzip.join_chunks(packed, pieces)), big);
   // The model's rows in bench match too.
   const r = lmzip.measure(text, 'a.txt', 'lm-200k', 'chunked', () => {});
   assert.equal(r.roundtrip, true);

@@ -25,10 +25,19 @@ export class WorkerPool {
     return slot;
   }
 
-  /** Runs `op` on some worker that holds `file` ({key, name, bytes}); resolves with its value. */
-  run(op, args, file, onProgress) {
+  /**
+   * Runs `op` on some worker that holds `file` ({key, name, bytes}); resolves with its value.
+   * `urgent` jobs (what the user just asked for) go ahead of queued background work.
+   */
+  run(op, args, file, onProgress, { urgent = false } = {}) {
     return new Promise((resolve, reject) => {
-      this.queue.push({ op, args, file, onProgress, resolve, reject });
+      const job = { op, args, file, onProgress, resolve, reject, urgent };
+      if (urgent) {
+        const at = this.queue.findIndex((j) => !j.urgent);
+        this.queue.splice(at < 0 ? this.queue.length : at, 0, job);
+      } else {
+        this.queue.push(job);
+      }
       this.pump();
     });
   }

@@ -1,13 +1,14 @@
 // The only module that touches the wasm build: one file held, one job at a time.
 import init, * as lmzip from '../pkg/lmzip.js';
 
-// The shipped models, loaded once per worker; a missing one is simply not offered.
+// The shipped models (integer engine, .lmzi), loaded once per worker; a missing one is simply
+// not offered.
 // `?models=none` on the page (passed on to the worker) skips them, e.g. for quick tests.
 const MODELS = new URL(import.meta.url).searchParams.get('models') === 'none' ? [] : ['200k', '800k', '3m'];
 const ready = init().then(async () => {
   for (const name of MODELS) {
     try {
-      const res = await fetch(new URL(`../models/${name}/model.lmzw`, import.meta.url));
+      const res = await fetch(new URL(`../models/${name}/model.lmzi`, import.meta.url));
       if (res.ok) lmzip.register_model(name, new Uint8Array(await res.arrayBuffer()));
     } catch { /* offline or absent: the classical codecs still work */ }
   }
@@ -22,13 +23,21 @@ const ops = {
   compress({ codec }) { return lmzip.compress(file.bytes, codec); },
   decompress() { return lmzip.decompress(file.bytes); },
   defaultCodec() { return lmzip.default_codec(); },
+  lmzCodecs() { return lmzip.lmz_codecs(); },
+  // Chunks of one .lmz are coded and decoded on every worker at once.
+  plan({ codec }) { return lmzip.lmz_plan(file.bytes.byteLength, codec); },
+  compressChunk({ codec, index }) { return lmzip.compress_chunk(file.bytes, codec, index); },
+  assemble({ codec, chunks }) { return lmzip.assemble(file.bytes, codec, chunks); },
+  chunkCount() { return lmzip.chunk_count(file.bytes); },
+  decompressChunk({ index }) { return lmzip.decompress_chunk(file.bytes, index); },
+  join({ pieces }) { return lmzip.join_chunks(file.bytes, pieces); },
 };
 
 self.onmessage = async ({ data }) => {
   const { id, op, args } = data;
   try {
     await ready;
-    if (op !== 'load' && op !== 'codecs' && op !== 'defaultCodec' && !file) throw new Error('no file loaded');
+    if (!['load', 'codecs', 'defaultCodec', 'lmzCodecs'].includes(op) && !file) throw new Error('no file loaded');
     let last = 0;
     const progress = (f) => {
       const now = performance.now();

@@ -75,12 +75,16 @@ enum Command {
         /// Print one JSON document instead of a table.
         #[arg(long)]
         json: bool,
-        /// Only these codecs (repeatable).
+        /// Only these codecs (repeatable). The float analysis codecs (lm-*-float) run only
+        /// when named here.
         #[arg(long = "codec")]
         codecs: Vec<String>,
         /// Only this mode: whole or chunked.
         #[arg(long)]
         mode: Option<String>,
+        /// Code the chunks of chunked mode on this many threads (speeds of all cores).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
     },
 }
 
@@ -428,12 +432,20 @@ fn run(cli: Cli) -> Res<()> {
                 std::fs::create_dir_all(parent)?;
             }
             let hex = |b: &[u8]| -> String {
-                lmzip::model::sha256(b).iter().map(|x| format!("{x:02x}")).collect()
+                lmzip::model::sha256(b)
+                    .iter()
+                    .map(|x| format!("{x:02x}"))
+                    .collect()
             };
             let float = w.to_bytes();
             if dir.is_some() {
                 write_output(&output, &float, true)?;
-                eprintln!("{} → {}: sha256 {}", src.display(), output.display(), hex(&float));
+                eprintln!(
+                    "{} → {}: sha256 {}",
+                    src.display(),
+                    output.display(),
+                    hex(&float)
+                );
             }
             let int = lmzip::engine::quantize(&w)?.to_bytes();
             let int_path = output.with_extension("lmzi");
@@ -450,7 +462,8 @@ fn run(cli: Cli) -> Res<()> {
             json,
             codecs: only,
             mode,
-        } => bench_cmd(&files, json, &only, mode.as_deref())?,
+            threads,
+        } => bench_cmd(&files, json, &only, mode.as_deref(), threads)?,
     }
     Ok(())
 }
@@ -478,7 +491,13 @@ fn expand(files: &[PathBuf]) -> Res<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn bench_cmd(files: &[PathBuf], json: bool, only: &[String], mode: Option<&str>) -> Res<()> {
+fn bench_cmd(
+    files: &[PathBuf],
+    json: bool,
+    only: &[String],
+    mode: Option<&str>,
+    threads: usize,
+) -> Res<()> {
     let modes = match mode {
         None => vec![Mode::Whole, Mode::Chunked],
         Some(m) => vec![Mode::parse(m).ok_or(format!("unknown mode {m:?} (whole or chunked)"))?],
@@ -490,7 +509,13 @@ fn bench_cmd(files: &[PathBuf], json: bool, only: &[String], mode: Option<&str>)
     }
     let selected: Vec<&dyn codecs::Codec> = codecs::all()
         .into_iter()
-        .filter(|c| only.is_empty() || only.iter().any(|n| n == c.name()))
+        .filter(|c| {
+            if only.is_empty() {
+                !c.name().ends_with(codecs::lm::FLOAT_SUFFIX)
+            } else {
+                only.iter().any(|n| n == c.name())
+            }
+        })
         .collect();
     let paths = expand(files)?;
     let mut prepared = Vec::new();
@@ -521,7 +546,7 @@ fn bench_cmd(files: &[PathBuf], json: bool, only: &[String], mode: Option<&str>)
                 bar.set_message(format!("{} {} {}", short(name), codec.name(), m.as_str()));
                 let len = prep.stream.len() as u64;
                 let base = done;
-                let r = bench::measure(prep, name, *codec, m, &mut |f| {
+                let r = bench::measure_threads(prep, name, *codec, m, threads, &mut |f| {
                     bar.set_position(base + (f * len as f64) as u64)
                 })?;
                 done += len;

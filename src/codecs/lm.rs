@@ -25,7 +25,7 @@ enum Net {
 
 enum Stepper<'a> {
     Float(Session<'a>),
-    Int(IntSession<'a>),
+    Int(Box<IntSession<'a>>),
 }
 
 impl Stepper<'_> {
@@ -92,7 +92,11 @@ impl LmCodec {
         } else {
             let w = Weights::from_bytes(file).map_err(bad)?;
             let m = FloatModel::new(&w).map_err(bad)?;
-            (Net::Float(m), format!("lm-{name}{FLOAT_SUFFIX}"), "float analysis path")
+            (
+                Net::Float(m),
+                format!("lm-{name}{FLOAT_SUFFIX}"),
+                "float analysis path",
+            )
         };
         let c = match &net {
             Net::Float(m) => *m.config(),
@@ -142,7 +146,7 @@ impl LmCodec {
     fn session(&self) -> Stepper<'_> {
         match &self.net {
             Net::Float(m) => Stepper::Float(m.session()),
-            Net::Int(m) => Stepper::Int(m.session()),
+            Net::Int(m) => Stepper::Int(Box::new(m.session())),
         }
     }
 
@@ -270,6 +274,12 @@ pub(crate) mod tests {
         w.to_bytes()
     }
 
+    /// [`tiny_weights`] quantized for the integer engine.
+    pub fn tiny_int_weights(seed: u64) -> Vec<u8> {
+        let w = Weights::from_bytes(&tiny_weights(seed)).expect("valid");
+        crate::engine::quantize(&w).expect("quantizes").to_bytes()
+    }
+
     /// Bytes the model itself finds likely (its argmax continuation, window by window), so that
     /// even a random model compresses them.
     pub fn likely_bytes(codec: &LmCodec, n: usize) -> Vec<u8> {
@@ -285,6 +295,31 @@ pub(crate) mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn engine_roundtrips_and_tracks_the_float_model() {
+        let float_bytes = tiny_weights(3);
+        let float = LmCodec::new("tiny", &float_bytes).unwrap();
+        let w = Weights::from_bytes(&float_bytes).unwrap();
+        let int_bytes = crate::engine::quantize(&w).unwrap().to_bytes();
+        let engine = LmCodec::new("tiny", &int_bytes).unwrap();
+        assert_eq!(engine.name(), "lm-tiny");
+        assert_eq!(float.name(), "lm-tiny-float");
+        assert!(engine.is_portable() && !float.is_portable());
+        let text = include_bytes!("../../tests/data/sample.txt");
+        let mut data = likely_bytes(&float, 700);
+        data.extend_from_slice(&text[..1300]);
+        let (packed, _) = engine.encode(&data);
+        assert_eq!(engine.decompress(&packed, data.len()).unwrap(), data);
+        let (_, float_ideal) = float.encode(&data);
+        let ratio = packed.len() as f64 / (float_ideal / 8.0);
+        assert!(
+            ratio < 1.03,
+            "engine {} bytes vs float ideal {:.0}",
+            packed.len(),
+            float_ideal / 8.0
+        );
     }
 
     #[test]

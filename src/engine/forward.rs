@@ -6,8 +6,8 @@
 
 use super::file::IntWeights;
 use super::fixed::{
-    self, div_round, div_round_128, dot, exp_neg, isqrt, normalize_into, normalize_wide, rshift,
-    shift, ACT_BITS, EXP2_STEPS, GELU_ENTRIES, Q, QK_BITS, ROPE_BITS,
+    self, div_round, dot, isqrt, normalize_into, normalize_wide, pow2_neg, rshift, shift, ACT_BITS,
+    EXP2_STEPS, GELU_ENTRIES, Q, QK_BITS, ROPE_BITS,
 };
 use crate::coder::{FreqTable, TOTAL};
 use crate::model::{ModelConfig, WeightsError, VOCAB};
@@ -38,7 +38,9 @@ impl Linear {
     ) -> Result<Self, WeightsError> {
         let weights = w.get(&format!("{name}.w"), &[n_out, n_in])?;
         if weights.iter().any(|v| v.unsigned_abs() > 127) {
-            return Err(WeightsError::Invalid(format!("{name}: weights beyond int8")));
+            return Err(WeightsError::Invalid(format!(
+                "{name}: weights beyond int8"
+            )));
         }
         let bias = if bias {
             Some(vector(w, &format!("{name}.b"), n_out)?)
@@ -55,9 +57,14 @@ impl Linear {
     }
 
     /// Writes `x·W (+ b)` as mantissas into `y` and returns their exponent.
+    #[inline(always)]
     fn apply(&self, x: &[i16], ex: i32, y: &mut [i64]) -> i32 {
         let ey = ex + self.e;
-        for ((o, row), &m) in y.iter_mut().zip(self.w.chunks_exact(self.n_in)).zip(&self.mul) {
+        for ((o, row), &m) in y
+            .iter_mut()
+            .zip(self.w.chunks_exact(self.n_in))
+            .zip(&self.mul)
+        {
             *o = i64::from(dot(x, row)) * m;
         }
         if let Some((b, be)) = &self.bias {
@@ -79,6 +86,7 @@ impl Norm {
     /// Normalises `m` (wide mantissas; the shared exponent cancels out) into `out`; returns the
     /// exponent of `out`. The variance floor (ε) is left out: the residual sums it sees are
     /// never constant vectors, and a constant vector comes out as the offset alone.
+    #[inline(always)]
     fn apply(&self, m: &mut [i64], out: &mut [i16], tmp: &mut [i64]) -> i32 {
         let d = m.len() as i64;
         let mean = div_round(m.iter().sum(), d);
@@ -88,13 +96,18 @@ impl Norm {
             sq += (v.unsigned_abs() as u128) * (v.unsigned_abs() as u128);
         }
         // σ in mantissa units, with 16 fractional bits.
-        let sigma = isqrt((sq << 32) / d as u128) as i128;
+        let sigma = isqrt((sq << 32) / d as u128) as i64;
         let ez = self.gain.1 - Z_BITS as i32;
-        for (((t, &v), &g), &b) in tmp.iter_mut().zip(m.iter()).zip(&self.gain.0).zip(&self.offset.0) {
+        for (((t, &v), &g), &b) in tmp
+            .iter_mut()
+            .zip(m.iter())
+            .zip(&self.gain.0)
+            .zip(&self.offset.0)
+        {
             let z = if sigma == 0 {
                 0
             } else {
-                div_round_128(i128::from(v) << (Z_BITS + 16), sigma) as i64
+                div_round(v << (Z_BITS + 16), sigma)
             };
             *t = (z * g).saturating_add(shift(b, self.offset.1 - ez));
         }
@@ -122,7 +135,7 @@ pub struct IntModel {
     head: Linear,
     cos: Vec<i64>,
     sin: Vec<i64>,
-    exp2: Vec<i32>,
+    exp2: Box<[i32; EXP2_STEPS]>,
     gelu: Vec<i32>,
 }
 
@@ -188,7 +201,12 @@ impl IntModel {
             head: Linear::load(w, "head", d, VOCAB, true)?,
             cos: rope("rope.cos")?,
             sin: rope("rope.sin")?,
-            exp2: w.get("lut.exp2", &[EXP2_STEPS + 1])?.to_vec(),
+            exp2: w
+                .get("lut.exp2", &[EXP2_STEPS])?
+                .to_vec()
+                .into_boxed_slice()
+                .try_into()
+                .map_err(|_| WeightsError::Invalid("lut.exp2".into()))?,
             gelu: w.get("lut.gelu", &[GELU_ENTRIES + 1])?.to_vec(),
         })
     }
@@ -206,9 +224,9 @@ impl IntModel {
             m: self,
             pos: 0,
             keys: vec![Vec::with_capacity(c.context * d); c.n_layers],
-            key_e: vec![Vec::with_capacity(c.context); c.n_layers],
-            values: vec![Vec::with_capacity(c.context * d); c.n_layers],
-            value_e: vec![Vec::with_capacity(c.context); c.n_layers],
+            key_e: vec![0; c.n_layers],
+            values: vec![vec![0; c.context * d]; c.n_layers],
+            value_e: vec![0; c.n_layers],
             x: vec![0; d],
             q: vec![0; d],
             kv: vec![0; d],
@@ -216,12 +234,15 @@ impl IntModel {
             wide: vec![0; h.max(VOCAB)],
             wide2: vec![0; h.max(VOCAB)],
             hidden: vec![0; h],
-            scores: Vec::with_capacity(c.context),
+            scores: vec![0; c.context * c.n_heads],
+            weights: vec![0; c.context],
+            probs: vec![0; c.context],
         }
     }
 
     /// Integer frequencies from integer logits: softmax weights by the exp table, every symbol
     /// ≥ 1, the rounding remainder to the most likely symbol (the first, on ties).
+    #[inline(always)]
     fn table(&self, logits: &[i64], e: i32) -> FreqTable {
         let bound = 1i64 << 40;
         let mut best = 0;
@@ -236,7 +257,7 @@ impl IntModel {
         let mut weights = [0i64; VOCAB];
         let mut sum = 0i64;
         for (w, &f) in weights.iter_mut().zip(&fixed_logits) {
-            *w = exp_neg(top - f, &self.exp2);
+            *w = pow2_neg(top - f, &self.exp2);
             sum += *w;
         }
         let spare = i64::from(TOTAL) - VOCAB as i64;
@@ -257,9 +278,13 @@ pub struct IntSession<'m> {
     m: &'m IntModel,
     pos: usize,
     keys: Vec<Vec<i16>>,
-    key_e: Vec<Vec<i32>>,
+    /// Per layer, the exponent shared by every cached key.
+    key_e: Vec<i32>,
+    /// Per layer, transposed: feature `j` of position `t` at `j·context + t`, so a head's
+    /// weighted sum over positions is one dot product per feature.
     values: Vec<Vec<i16>>,
-    value_e: Vec<Vec<i32>>,
+    /// Per layer, the exponent shared by every cached value.
+    value_e: Vec<i32>,
     x: Vec<i16>,
     q: Vec<i16>,
     kv: Vec<i16>,
@@ -267,10 +292,13 @@ pub struct IntSession<'m> {
     wide: Vec<i64>,
     wide2: Vec<i64>,
     hidden: Vec<i16>,
-    scores: Vec<i64>,
+    scores: Vec<i32>,
+    weights: Vec<u32>,
+    probs: Vec<i16>,
 }
 
 /// Rotates each head's halves by the position's angles (cos/sin in [`ROPE_BITS`] fixed point).
+#[inline(always)]
 fn rotate(v: &mut [i64], heads: usize, cos: &[i64], sin: &[i64]) {
     let hd = v.len() / heads;
     let half = hd / 2;
@@ -285,6 +313,7 @@ fn rotate(v: &mut [i64], heads: usize, cos: &[i64], sin: &[i64]) {
 
 /// `x + y` into `out` as wide mantissas, `x` narrow, `y` wide. The sum's exponent is dropped:
 /// only LayerNorm, which cancels it, reads the sum.
+#[inline(always)]
 fn add(x: &[i16], ex: i32, y: &mut [i64], ey: i32, out: &mut [i64]) {
     let ey = normalize_wide(y, ey, NORM_IN_BITS);
     let e0 = ex.min(ey).max(ex.max(ey) - MAX_ALIGN);
@@ -292,6 +321,107 @@ fn add(x: &[i16], ex: i32, y: &mut [i64], ey: i32, out: &mut [i64]) {
         *o = shift(i64::from(a), ex - e0) + shift(b, ey - e0);
     }
     normalize_wide(out, e0, NORM_IN_BITS);
+}
+
+/// Every head's dot product with every cached key into `scores[head · n + t]`; the head
+/// width is a constant so the products unroll.
+#[inline(always)]
+fn score<const HD: usize>(q: &[i16], keys: &[i16], n: usize, scores: &mut [i32]) {
+    let d = q.len();
+    for (t, kt) in keys.chunks_exact(d).enumerate() {
+        for (head, (qh, kh)) in q.chunks_exact(HD).zip(kt.chunks_exact(HD)).enumerate() {
+            scores[head * n + t] = qh.iter().zip(kh).fold(0i32, |a, (&x, &y)| {
+                a.wrapping_add(i32::from(x) * i32::from(y))
+            });
+        }
+    }
+}
+
+/// [`score`] for any head width.
+#[inline(always)]
+fn score_any(q: &[i16], hd: usize, keys: &[i16], n: usize, scores: &mut [i32]) {
+    let d = q.len();
+    for (t, kt) in keys.chunks_exact(d).enumerate() {
+        for (head, (qh, kh)) in q.chunks_exact(hd).zip(kt.chunks_exact(hd)).enumerate() {
+            scores[head * n + t] = dot(qh, kh);
+        }
+    }
+}
+
+/// Softmax weights `2^-(max − s)` of one head's scores in [`EXP_BITS`] fixed point, where
+/// `to_q` shifts a score difference to [`Q`] fixed point in log2 units; returns their sum.
+/// Branch-free over positions so that it vectorises.
+#[inline(always)]
+fn softmax_weights(
+    scores: &[i32],
+    max: i32,
+    to_q: i32,
+    exp2: &[i32; EXP2_STEPS],
+    out: &mut [u32],
+) -> u64 {
+    // Beyond 2^-31 every weight rounds to zero anyway.
+    const LIMIT: u32 = 31 << Q;
+    const STEP_BITS: u32 = Q - EXP2_STEPS.trailing_zeros();
+    let mut total = 0u64;
+    let weight = |y: u32| -> u32 {
+        let y = (y.min(LIMIT) + (1 << (STEP_BITS - 1))) >> STEP_BITS;
+        let n = y >> (Q - STEP_BITS);
+        let w = exp2[(y as usize) & (EXP2_STEPS - 1)] as u32;
+        (w + ((1u32 << n) >> 1)) >> n
+    };
+    if to_q >= 0 {
+        let l = to_q.min(31) as u32;
+        let cap = LIMIT >> l;
+        for (o, &sc) in out.iter_mut().zip(scores) {
+            *o = weight(((max - sc) as u32).min(cap) << l);
+            total += u64::from(*o);
+        }
+    } else if to_q > -32 {
+        let r = to_q.unsigned_abs();
+        for (o, &sc) in out.iter_mut().zip(scores) {
+            let diff = u64::from((max - sc) as u32);
+            *o = weight(((diff + (1 << (r - 1))) >> r) as u32);
+            total += u64::from(*o);
+        }
+    } else {
+        // Differences vanish at this scale: every position weighs the same.
+        out.fill(weight(0));
+        total = u64::from(weight(0)) * out.len() as u64;
+    }
+    total
+}
+
+/// Weights shifted right by `sh` (rounded, capped to i16) into `out`; returns their sum.
+#[inline(always)]
+fn to_probs(weights: &[u32], sh: u32, out: &mut [i16]) -> i32 {
+    let half = (1u64 << sh) >> 1;
+    let mut sum = 0i32;
+    for (p, &w) in out.iter_mut().zip(weights) {
+        *p = ((u64::from(w) + half) >> sh).min(32767) as i16;
+        sum += i32::from(*p);
+    }
+    sum
+}
+
+/// Brings a new vector and a cache to one shared exponent: the larger of the two, rounding
+/// the other down (a cache rescales only when a position brings a larger exponent, a few
+/// times per window). `cache` holds the stored mantissas; `new` is rescaled in place.
+#[inline(always)]
+fn share_exponent(cache: &mut [i16], cache_e: &mut i32, new: &mut [i16], e: i32, first: bool) {
+    if first {
+        *cache_e = e;
+    } else if e > *cache_e {
+        let s = (e - *cache_e) as u32;
+        for v in cache.iter_mut() {
+            *v = rshift(i64::from(*v), s) as i16;
+        }
+        *cache_e = e;
+    } else if e < *cache_e {
+        let s = (*cache_e - e) as u32;
+        for v in new.iter_mut() {
+            *v = rshift(i64::from(*v), s) as i16;
+        }
+    }
 }
 
 impl IntSession<'_> {
@@ -311,6 +441,23 @@ impl IntSession<'_> {
     /// # Panics
     /// When called more than `context` times.
     pub fn step(&mut self, token: u8) -> FreqTable {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { self.step_avx2(token) };
+        }
+        self.step_portable(token)
+    }
+
+    /// The same code compiled for AVX2: integers give the same results in any instruction set.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn step_avx2(&mut self, token: u8) -> FreqTable {
+        self.step_portable(token)
+    }
+
+    #[inline(always)]
+    fn step_portable(&mut self, token: u8) -> FreqTable {
         let m = self.m;
         let c = &m.config;
         assert!(self.pos < c.context, "context of {} exhausted", c.context);
@@ -331,45 +478,66 @@ impl IntSession<'_> {
             let ek = l.wk.apply(&self.x, ex, wide);
             rotate(wide, heads, cos, sin);
             let ek = normalize_into(wide, ek, QK_BITS, &mut self.kv);
+            let first = self.pos == 0;
+            share_exponent(
+                &mut self.keys[li],
+                &mut self.key_e[li],
+                &mut self.kv,
+                ek,
+                first,
+            );
             self.keys[li].extend_from_slice(&self.kv);
-            self.key_e[li].push(ek);
             let ev = l.wv.apply(&self.x, ex, wide);
             let ev = normalize_into(wide, ev, ACT_BITS, &mut self.kv);
-            self.values[li].extend_from_slice(&self.kv);
-            self.value_e[li].push(ev);
-
-            let (keys, key_e) = (&self.keys[li], &self.key_e[li]);
-            let (values, value_e) = (&self.values[li], &self.value_e[li]);
-            // Every head shares the positions' value exponents: one output exponent.
-            let top_e = value_e.iter().copied().max().unwrap_or(0);
+            let ctx = c.context;
+            let vals = &mut self.values[li];
+            let ve = &mut self.value_e[li];
+            if first {
+                *ve = ev;
+            } else if ev > *ve {
+                // Rescale the stored positions only (the rest of each row is unused).
+                let s = (ev - *ve) as u32;
+                for row in vals.chunks_exact_mut(ctx) {
+                    for v in &mut row[..self.pos] {
+                        *v = rshift(i64::from(*v), s) as i16;
+                    }
+                }
+                *ve = ev;
+            } else if ev < *ve {
+                share_exponent(&mut [], ve, &mut self.kv, ev, false);
+            }
+            for (j, &v) in self.kv.iter().enumerate() {
+                vals[j * ctx + self.pos] = v;
+            }
+            let (keys, values) = (&self.keys[li], &self.values[li]);
+            let (ke, ve) = (self.key_e[li], self.value_e[li]);
+            match hd {
+                16 => score::<16>(&self.q, keys, n, &mut self.scores),
+                32 => score::<32>(&self.q, keys, n, &mut self.scores),
+                _ => score_any(&self.q, hd, keys, n, &mut self.scores),
+            }
+            // Scores are in log2 units (the export folded log2 e into the queries): a dot
+            // product's distance to the best one, shifted to Q16, indexes the 2^-x table.
+            let to_q = eq + ke + Q as i32;
             let out = &mut self.wide2[..d];
             for head in 0..heads {
                 let lo = head * hd;
-                let qh = &self.q[lo..lo + hd];
-                self.scores.clear();
-                for (kt, &e) in keys.chunks_exact(d).zip(key_e) {
-                    let s = i64::from(dot(qh, &kt[lo..lo + hd]));
-                    self.scores.push(shift(s, eq + e + Q as i32));
-                }
-                let max = self.scores.iter().copied().max().unwrap_or(0);
-                let mut sum = 0i64;
-                let acc = &mut out[lo..lo + hd];
-                acc.fill(0);
-                for ((s, vt), &e) in self.scores.iter().zip(values.chunks_exact(d)).zip(value_e) {
-                    let w = exp_neg(max - s, &m.exp2);
-                    sum += w;
-                    let w = rshift(w, (top_e - e) as u32);
-                    if w != 0 {
-                        for (a, &v) in acc.iter_mut().zip(&vt[lo..lo + hd]) {
-                            *a += w * i64::from(v);
-                        }
-                    }
-                }
-                for a in acc.iter_mut() {
-                    *a = div_round_128(i128::from(*a) << 16, i128::from(sum)) as i64;
+                let scores = &self.scores[head * n..(head + 1) * n];
+                let max = scores.iter().copied().max().unwrap_or(0);
+                let total = softmax_weights(scores, max, to_q, &m.exp2, &mut self.weights[..n]);
+                // Weights scaled to sum to at most 2^15: every product with a value fits 28
+                // bits, the weighted sum an i32.
+                let sh = (64 - total.leading_zeros()).saturating_sub(15);
+                let psum = to_probs(&self.weights[..n], sh, &mut self.probs[..n]);
+                for (j, o) in out[lo..lo + hd].iter_mut().enumerate() {
+                    let row = &values[(lo + j) * ctx..(lo + j) * ctx + n];
+                    *o = div_round(
+                        i64::from(dot(&self.probs[..n], row)) << 16,
+                        i64::from(psum.max(1)),
+                    );
                 }
             }
-            let ea = normalize_into(out, top_e - 16, ACT_BITS, &mut self.a);
+            let ea = normalize_into(out, ve - 16, ACT_BITS, &mut self.a);
             let ey = l.wo.apply(&self.a, ea, wide);
             let sum_buf = &mut self.wide2[..d];
             add(&self.x, ex, wide, ey, sum_buf);

@@ -13,3 +13,50 @@ mod quantize;
 pub use file::IntWeights;
 pub use forward::{IntModel, IntSession};
 pub use quantize::quantize;
+
+use crate::coder::TOTAL;
+use sha2::{Digest, Sha256};
+
+/// SHA-256 of every frequency table the model gives while reading `input` from a fresh
+/// context (at most its context length): the cross-target determinism fingerprint.
+pub fn table_hash(model: &IntModel, input: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    let mut s = model.session();
+    let mut prev = 0u8;
+    for &b in input.iter().take(model.config().context) {
+        let t = s.step(prev);
+        for sym in 0..t.len() {
+            h.update(t.freq(sym).to_le_bytes());
+        }
+        prev = b;
+    }
+    h.update(TOTAL.to_le_bytes());
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// The committed fingerprint of `models/200k/model.lmzi` on the first 512 bytes of
+    /// `tests/data/sample.txt`; the wasm and browser tests check the same value.
+    /// `LMZIP_UPDATE_GOLDEN=1` rewrites it after a deliberate model or engine change.
+    #[test]
+    fn golden_table_hash() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let model = std::fs::read(root.join("models/200k/model.lmzi")).expect("shipped model");
+        let input = std::fs::read(root.join("tests/data/sample.txt")).expect("sample");
+        let m = IntModel::new(&IntWeights::from_bytes(&model).unwrap()).unwrap();
+        let hex: String = table_hash(&m, &input[..512])
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let golden = root.join("tests/data/engine-golden.txt");
+        if std::env::var_os("LMZIP_UPDATE_GOLDEN").is_some() {
+            std::fs::write(&golden, format!("{hex}\n")).unwrap();
+        }
+        let want = std::fs::read_to_string(&golden).expect("golden file");
+        assert_eq!(hex, want.trim(), "integer engine tables changed");
+    }
+}

@@ -4,7 +4,9 @@
 //! written is what every engine computes from.
 
 use super::file::IntWeights;
-use super::fixed::{ACT_BITS, EXP2_STEPS, EXP_BITS, GELU_ENTRIES, GELU_RANGE, GELU_STEP_BITS, Q, ROPE_BITS};
+use super::fixed::{
+    ACT_BITS, EXP2_STEPS, EXP_BITS, GELU_ENTRIES, GELU_RANGE, GELU_STEP_BITS, Q, ROPE_BITS,
+};
 use crate::model::{Weights, WeightsError, VOCAB};
 
 /// Mantissa bits of biases.
@@ -46,7 +48,9 @@ fn linear(out: &mut IntWeights, name: &str, m: &[f64], n_in: usize, n_out: usize
         }
         *s = max / 127.0;
         for i in 0..n_in {
-            q[j * n_in + i] = ((m[i * n_out + j] * gain) / *s).round().clamp(-127.0, 127.0) as i32;
+            q[j * n_in + i] = ((m[i * n_out + j] * gain) / *s)
+                .round()
+                .clamp(-127.0, 127.0) as i32;
         }
     }
     let (mul, e) = quant_vec(&scales, PARAM_BITS);
@@ -86,15 +90,47 @@ pub fn quantize(w: &Weights) -> Result<IntWeights, WeightsError> {
 
     for i in 0..c.n_layers {
         let p = |s: &str| format!("layers.{i}.{s}");
-        // The attention scale 1/√head_dim rides on the query weights.
-        let q_gain = 1.0 / (hd as f64).sqrt();
+        // The attention scale 1/√head_dim rides on the query weights, and so does log2(e):
+        // the engine's softmax is a power of two.
+        let q_gain = std::f64::consts::LOG2_E / (hd as f64).sqrt();
         for (name, gain) in [("wq", q_gain), ("wk", 1.0), ("wv", 1.0), ("wo", 1.0)] {
-            linear(&mut out, &p(name), &floats(w, &p(name), &[d, d])?, d, d, gain);
+            linear(
+                &mut out,
+                &p(name),
+                &floats(w, &p(name), &[d, d])?,
+                d,
+                d,
+                gain,
+            );
         }
-        linear(&mut out, &p("fc1"), &floats(w, &p("fc1.w"), &[d, h])?, d, h, 1.0);
-        vector(&mut out, &p("fc1.b"), &floats(w, &p("fc1.b"), &[h])?, BIAS_BITS);
-        linear(&mut out, &p("fc2"), &floats(w, &p("fc2.w"), &[h, d])?, h, d, 1.0);
-        vector(&mut out, &p("fc2.b"), &floats(w, &p("fc2.b"), &[d])?, BIAS_BITS);
+        linear(
+            &mut out,
+            &p("fc1"),
+            &floats(w, &p("fc1.w"), &[d, h])?,
+            d,
+            h,
+            1.0,
+        );
+        vector(
+            &mut out,
+            &p("fc1.b"),
+            &floats(w, &p("fc1.b"), &[h])?,
+            BIAS_BITS,
+        );
+        linear(
+            &mut out,
+            &p("fc2"),
+            &floats(w, &p("fc2.w"), &[h, d])?,
+            h,
+            d,
+            1.0,
+        );
+        vector(
+            &mut out,
+            &p("fc2.b"),
+            &floats(w, &p("fc2.b"), &[d])?,
+            BIAS_BITS,
+        );
         for ln in ["ln1", "ln2"] {
             let gamma = floats(w, &p(&format!("{ln}.gamma")), &[d])?;
             let beta = floats(w, &p(&format!("{ln}.beta")), &[d])?;
@@ -102,19 +138,38 @@ pub fn quantize(w: &Weights) -> Result<IntWeights, WeightsError> {
             vector(&mut out, &p(&format!("{ln}.beta")), &beta, PARAM_BITS);
         }
     }
-    linear(&mut out, "head", &floats(w, "head.w", &[d, VOCAB])?, d, VOCAB, 1.0);
-    vector(&mut out, "head.b", &floats(w, "head.b", &[VOCAB])?, BIAS_BITS);
+    // Logits in log2 units, like the attention scores.
+    let log2e = std::f64::consts::LOG2_E;
+    linear(
+        &mut out,
+        "head",
+        &floats(w, "head.w", &[d, VOCAB])?,
+        d,
+        VOCAB,
+        log2e,
+    );
+    let head_b: Vec<f64> = floats(w, "head.b", &[VOCAB])?
+        .iter()
+        .map(|b| b * log2e)
+        .collect();
+    vector(&mut out, "head.b", &head_b, BIAS_BITS);
 
     let half = hd / 2;
     for name in ["rope.cos", "rope.sin"] {
         let t = floats(w, name, &[c.context, half])?;
         let one = f64::from(1u32 << ROPE_BITS);
-        out.insert(name, vec![c.context, half], t.iter().map(|x| (x * one).round() as i32).collect());
+        out.insert(
+            name,
+            vec![c.context, half],
+            t.iter().map(|x| (x * one).round() as i32).collect(),
+        );
     }
-    let exp2 = (0..=EXP2_STEPS)
-        .map(|i| (2f64.powf(-(i as f64) / EXP2_STEPS as f64) * (1u64 << EXP_BITS) as f64).round() as i32)
+    let exp2 = (0..EXP2_STEPS)
+        .map(|i| {
+            (2f64.powf(-(i as f64) / EXP2_STEPS as f64) * (1u64 << EXP_BITS) as f64).round() as i32
+        })
         .collect();
-    out.insert("lut.exp2", vec![EXP2_STEPS + 1], exp2);
+    out.insert("lut.exp2", vec![EXP2_STEPS], exp2);
     let gelu_t = (0..=GELU_ENTRIES)
         .map(|i| {
             let x = i as f64 / f64::from(1u32 << GELU_STEP_BITS) - GELU_RANGE as f64;
