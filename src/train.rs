@@ -445,6 +445,37 @@ mod tests {
     }
 
     #[test]
+    fn the_burn_model_is_causal() {
+        let _turn = SEED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let device = Device::flex();
+        device.seed(6);
+        let config = tiny_config().model;
+        let model = Transformer::new(&config, &device);
+        let run = |tokens: &[i64]| -> Vec<f32> {
+            model
+                .forward(Tensor::from_data(
+                    TensorData::new(tokens.to_vec(), [1, tokens.len()]),
+                    &device,
+                ))
+                .into_data()
+                .try_to_vec()
+                .unwrap()
+        };
+        let a: Vec<i64> = (0..24).map(|i| (i * 37 % 251) as i64).collect();
+        let mut b = a.clone();
+        b[23] = 200;
+        let (la, lb) = (run(&a), run(&b));
+        let worst = la[..23 * VOCAB]
+            .iter()
+            .zip(&lb[..23 * VOCAB])
+            .fold(0f32, |w, (x, y)| w.max((x - y).abs()));
+        assert!(
+            worst < 1e-6,
+            "a later token changed earlier predictions by {worst}"
+        );
+    }
+
+    #[test]
     fn a_killed_run_resumes_to_the_same_weights() {
         let _turn = SEED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let config = tiny_config();
