@@ -23,6 +23,7 @@ PACKAGES=(
   "jargon-text=4.4.7-4.1"             # The Jargon File, plain text
   "dict-foldoc=20230119-1"            # Free On-line Dictionary of Computing, dictd
   "dict-devil=1.0-13.1"               # The Devil's Dictionary, dictd
+  "mediawiki=1:1.39.17-1+deb12u2"     # MediaWiki's English messages and their docs: wikitext markup
 )
 
 log() { printf 'fetch-text: %s\n' "$*" >&2; }
@@ -38,6 +39,7 @@ gather() {
     jargon-text) zcat "$root/usr/share/doc/jargon-text/jargon.txt.gz" ;;
     dict-foldoc) zcat "$root/usr/share/dictd/foldoc.dict.dz" ;;
     dict-devil) zcat "$root/usr/share/dictd/devil.dict.dz" ;;
+    mediawiki) find "$root/usr/share/mediawiki" \( -name en.json -o -name qqq.json \) -print0 | sort -z | xargs -0 cat ;;
   esac
 }
 
