@@ -10,6 +10,7 @@ pub mod codecs;
 pub mod coder;
 pub mod container;
 pub mod engine;
+pub mod generate;
 pub mod lmz;
 pub mod modality;
 pub mod model;

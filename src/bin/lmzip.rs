@@ -67,6 +67,8 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Continue a text, image or audio file with a codec or model used as a generative model.
+    Generate(GenArgs),
     /// Measure every codec on files (folders are expanded), whole and chunked.
     Bench {
         /// Files or folders.
@@ -86,6 +88,42 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         threads: usize,
     },
+}
+
+/// Options of `lmzip generate`.
+#[derive(clap::Args)]
+struct GenArgs {
+    /// gzip, xz, zstd, brotli, bzip2, or a model (lm-200k; lm-200k-float for the float path).
+    #[arg(short, long, default_value = "gzip")]
+    codec: String,
+    /// The file to continue (text, image or audio).
+    #[arg(long)]
+    prompt: PathBuf,
+    /// Bytes of the prompt's stream to start from (default: half of it, at most 4096; whole
+    /// rows for images). The bytes after them are the real continuation for comparison.
+    #[arg(long)]
+    prompt_bytes: Option<usize>,
+    /// Bytes to generate (images: rounded up to whole rows).
+    #[arg(short = 'n', long, default_value_t = 256)]
+    bytes: usize,
+    /// Seed of the sampler.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    /// Keep only the k most likely bytes (0: all).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// Longest context a classical codec sees.
+    #[arg(long, default_value_t = 1024)]
+    context: usize,
+    /// Context offsets averaged per candidate (finer code lengths for classical codecs).
+    #[arg(long, default_value_t = 2)]
+    views: usize,
+    /// Output file (text, .png or .wav by the prompt's kind); default stdout for text.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
 }
 
 /// Options of `lmzip train`.
@@ -457,6 +495,7 @@ fn run(cli: Cli) -> Res<()> {
                 hex(&int)
             );
         }
+        Command::Generate(args) => generate_cmd(&args)?,
         Command::Bench {
             files,
             json,
@@ -489,6 +528,92 @@ fn expand(files: &[PathBuf]) -> Res<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+fn generate_cmd(a: &GenArgs) -> Res<()> {
+    use lmzip::generate::{self, CodecPredictor, ModelPredictor, Predictor, Sampler};
+    let bytes = std::fs::read(&a.prompt).map_err(|e| format!("{}: {e}", a.prompt.display()))?;
+    let name = a.prompt.display().to_string();
+    let prep = modality::prepare(&bytes, &name).map_err(|e| format!("{name}: {e}"))?;
+    let row = match prep.layout {
+        modality::Layout::Image { width, .. } => width as usize,
+        _ => 1,
+    };
+    let stream = &prep.stream;
+    let mut start = a.prompt_bytes.unwrap_or((stream.len() / 2).min(4096));
+    start = (start / row * row).clamp(row.min(stream.len()), stream.len());
+    let n = a.bytes.div_ceil(row) * row;
+    let prompt = &stream[..start];
+    let model = codecs::lm::registered()
+        .into_iter()
+        .find(|c| c.model_id().name == a.codec);
+    let classical = codecs::by_name(&a.codec).filter(|_| model.is_none());
+    let mut predictor: Box<dyn Predictor> = match (model, classical) {
+        (Some(m), _) => Box::new(ModelPredictor::new(m)),
+        (None, Some(c)) if !a.codec.starts_with("lm-") => {
+            Box::new(CodecPredictor::new(c, a.context, a.views))
+        }
+        _ => return Err(format!("unknown codec or model {:?}", a.codec).into()),
+    };
+    let bar = ProgressBar::new(n as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} bytes ETA {eta}",
+        )
+        .expect("valid template"),
+    );
+    let t0 = std::time::Instant::now();
+    let mut sampler = Sampler::new(a.seed, a.temperature, a.top_k);
+    let sample = generate::generate(predictor.as_mut(), &mut sampler, prompt, n, &mut |f| {
+        bar.set_position((f * n as f64) as u64)
+    })?;
+    bar.finish_and_clear();
+    let secs = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "{}: {} bytes after a {}-byte prompt in {:.1} s ({:.0} bytes/s)",
+        a.codec,
+        sample.len(),
+        prompt.len(),
+        secs,
+        sample.len() as f64 / secs.max(1e-9)
+    );
+    // How likely the best model finds the sample, next to the real continuation.
+    let best = ["3m", "800k", "200k"].iter().find_map(|p| {
+        codecs::lm::registered()
+            .into_iter()
+            .find(|c| c.model_id().name == format!("lm-{p}"))
+    });
+    if let Some(judge) = best {
+        let real = &stream[start..(start + n).min(stream.len())];
+        let on_sample = generate::bits_per_byte(&mut ModelPredictor::new(judge), prompt, &sample)?;
+        let on_real = if real.is_empty() {
+            f64::NAN
+        } else {
+            generate::bits_per_byte(&mut ModelPredictor::new(judge), prompt, real)?
+        };
+        eprintln!(
+            "{} bits/byte: {on_sample:.3} on the sample, {on_real:.3} on the real continuation",
+            judge.model_id().name
+        );
+    }
+    // Images and audio are shown with the end of their prompt, so the seam is visible.
+    let shown: Vec<u8> = match prep.layout {
+        modality::Layout::Bytes => sample,
+        _ => {
+            let keep = (prompt.len() / 2).min(n.max(row * 16)) / row * row;
+            [&prompt[prompt.len() - keep..], &sample[..]].concat()
+        }
+    };
+    let (file, ext) = generate::render(&prep.layout, &shown)?;
+    let out = a.output.clone().unwrap_or_else(|| match ext {
+        "txt" => PathBuf::from("-"),
+        _ => PathBuf::from(format!("generated.{ext}")),
+    });
+    write_output(&out, &file, true)?;
+    if !is_dash(&out) {
+        eprintln!("wrote {}", out.display());
+    }
+    Ok(())
 }
 
 fn bench_cmd(

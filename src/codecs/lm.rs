@@ -213,6 +213,50 @@ impl Codec for LmCodec {
     }
 }
 
+/// A model's running context for prediction and sampling: feed bytes, read the next
+/// distribution (the engine's tables as probabilities, or the float model's own).
+pub struct LmSession<'a> {
+    inner: Stepper<'a>,
+    used: usize,
+    window: usize,
+}
+
+impl LmSession<'_> {
+    /// Positions left before the window is full.
+    pub fn room(&self) -> usize {
+        self.window - self.used
+    }
+
+    /// Feeds `prev` (0 first) and returns the probabilities of the byte after it.
+    ///
+    /// # Panics
+    /// When the window is full (check [`LmSession::room`]).
+    pub fn step(&mut self, prev: u8) -> [f64; VOCAB] {
+        self.used += 1;
+        match self.inner.next(prev) {
+            (_, Some(logp)) => logp.map(|l| f64::from(l).exp()),
+            (table, None) => {
+                let mut p = [0f64; VOCAB];
+                for (s, v) in p.iter_mut().enumerate() {
+                    *v = f64::from(table.freq(s)) / f64::from(TOTAL);
+                }
+                p
+            }
+        }
+    }
+}
+
+impl LmCodec {
+    /// A fresh context for prediction.
+    pub fn predictor_session(&self) -> LmSession<'_> {
+        LmSession {
+            inner: self.session(),
+            used: 0,
+            window: self.window(),
+        }
+    }
+}
+
 static MODELS: RwLock<Vec<&'static LmCodec>> = RwLock::new(Vec::new());
 
 /// Makes a model file available to `by_name`, `.lmz` files and bench; returns its codec.

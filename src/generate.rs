@@ -1,0 +1,411 @@
+//! Every compressor is a generative model: a next-byte distribution from any codec
+//! (ρ(b | x) ∝ 2^(ℓ(x) − ℓ(x·b)), the paper's definition) or from the transformer, and a
+//! seeded sampler on top.
+
+use crate::codecs::lm::{LmCodec, LmSession};
+use crate::codecs::{Codec, CodecError};
+use crate::modality::Layout;
+use crate::model::VOCAB;
+
+/// A distribution over the next byte given what came before.
+pub trait Predictor {
+    /// Probabilities of each next byte (they sum to 1) after `context`.
+    fn next(&mut self, context: &[u8]) -> Result<[f64; VOCAB], CodecError>;
+}
+
+/// A classical codec as a model: the code length of the context followed by each candidate.
+///
+/// The codecs give whole bytes, so most candidates would tie. The length is therefore averaged
+/// over `views` starting offsets of the context (the window shifted by 0, 1, … bytes): each
+/// shift moves where the coder's bit stream crosses a byte boundary, so the average resolves
+/// fractions of a byte. Candidates that still tie share their mass equally, and the sampler
+/// picks among them uniformly at random.
+pub struct CodecPredictor<'a> {
+    codec: &'a dyn Codec,
+    /// Longest context the codec sees (older bytes are dropped).
+    pub max_context: usize,
+    /// Context offsets averaged per candidate.
+    pub views: usize,
+}
+
+impl<'a> CodecPredictor<'a> {
+    /// `codec` as a model with a bounded context.
+    pub fn new(codec: &'a dyn Codec, max_context: usize, views: usize) -> Self {
+        Self {
+            codec,
+            max_context: max_context.max(1),
+            views: views.max(1),
+        }
+    }
+}
+
+impl Predictor for CodecPredictor<'_> {
+    fn next(&mut self, context: &[u8]) -> Result<[f64; VOCAB], CodecError> {
+        let ctx = &context[context.len().saturating_sub(self.max_context)..];
+        let mut bits = [0f64; VOCAB];
+        let mut buf = Vec::with_capacity(ctx.len() + 1);
+        for view in 0..self.views.min(ctx.len().max(1)) {
+            buf.clear();
+            buf.extend_from_slice(&ctx[view.min(ctx.len())..]);
+            buf.push(0);
+            for (b, slot) in bits.iter_mut().enumerate() {
+                *buf.last_mut().expect("pushed") = b as u8;
+                *slot += 8.0 * self.codec.compress(&buf, &Layout::Bytes)?.len() as f64;
+            }
+        }
+        let views = self.views.min(ctx.len().max(1)) as f64;
+        Ok(normalise_bits(&bits.map(|b| b / views)))
+    }
+}
+
+/// Probabilities ∝ 2^(−bits), computed stably.
+fn normalise_bits(bits: &[f64; VOCAB]) -> [f64; VOCAB] {
+    let min = bits.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut p = bits.map(|b| (-(b - min)).exp2());
+    let total: f64 = p.iter().sum();
+    for v in p.iter_mut() {
+        *v /= total;
+    }
+    p
+}
+
+/// The transformer as a model: its frequency tables (integer engine, reproducible everywhere)
+/// or its float distribution. Keeps its KV cache while the context only grows; when the window
+/// is full it restarts from the last half window.
+pub struct ModelPredictor<'a> {
+    codec: &'a LmCodec,
+    state: Option<(LmSession<'a>, usize, usize, [f64; VOCAB])>,
+}
+
+impl<'a> ModelPredictor<'a> {
+    /// A model codec as a predictor.
+    pub fn new(codec: &'a LmCodec) -> Self {
+        Self { codec, state: None }
+    }
+}
+
+impl Predictor for ModelPredictor<'_> {
+    fn next(&mut self, context: &[u8]) -> Result<[f64; VOCAB], CodecError> {
+        // (session, first byte of context it holds, context length it has seen, last output)
+        if let Some((s, _, seen, last)) = &mut self.state {
+            if context.len() == *seen {
+                return Ok(*last);
+            }
+            if context.len() == *seen + 1 && s.room() > 0 {
+                *last = s.step(context[*seen]);
+                *seen += 1;
+                return Ok(*last);
+            }
+        }
+        let start = context.len() - context.len().min(self.codec.window() / 2);
+        let mut s = self.codec.predictor_session();
+        let mut last = s.step(0);
+        for &b in &context[start..] {
+            last = s.step(b);
+        }
+        self.state = Some((s, start, context.len(), last));
+        Ok(last)
+    }
+}
+
+/// A reproducible sampler: temperature, top-k, seed.
+pub struct Sampler {
+    state: u64,
+    /// Softmax temperature on the log-probabilities (1 keeps the model's distribution).
+    pub temperature: f64,
+    /// Keep only the k most likely bytes (0 keeps all).
+    pub top_k: usize,
+}
+
+impl Sampler {
+    /// A sampler seeded with `seed`.
+    pub fn new(seed: u64, temperature: f64, top_k: usize) -> Self {
+        Self {
+            state: seed ^ 0x9E37_79B9_7F4A_7C15,
+            temperature,
+            top_k,
+        }
+    }
+
+    fn uniform(&mut self) -> f64 {
+        // SplitMix64: the same stream on every target.
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Draws one byte from `p`; ties at the top-k boundary and equal weights are broken by the
+    /// uniform draw itself (every tied byte keeps its share). Temperature 0 is greedy.
+    pub fn draw(&mut self, p: &[f64; VOCAB]) -> u8 {
+        let top = p.iter().copied().fold(0.0, f64::max);
+        if self.temperature <= 1e-3 || top <= 0.0 {
+            // Greedy: the most likely byte (the first of equals).
+            return p.iter().position(|&v| v == top).unwrap_or(0) as u8;
+        }
+        // p^(1/T), relative to the largest so that nothing underflows to all zeros.
+        let (lt, t) = (top.ln(), self.temperature);
+        let mut w = p.map(|v| {
+            if v > 0.0 {
+                ((v.ln() - lt) / t).exp()
+            } else {
+                0.0
+            }
+        });
+        if self.top_k > 0 && self.top_k < VOCAB {
+            let mut sorted = w;
+            sorted.sort_by(|a, b| b.total_cmp(a));
+            let cut = sorted[self.top_k - 1];
+            for v in w.iter_mut() {
+                if *v < cut {
+                    *v = 0.0;
+                }
+            }
+        }
+        let total: f64 = w.iter().sum();
+        if total <= 0.0 || !total.is_finite() {
+            return (self.uniform() * VOCAB as f64) as u8;
+        }
+        let mut u = self.uniform() * total;
+        for (b, &v) in w.iter().enumerate() {
+            if u < v {
+                return b as u8;
+            }
+            u -= v;
+        }
+        w.iter().rposition(|&v| v > 0.0).unwrap_or(0) as u8
+    }
+}
+
+/// Continues `prompt` by `n` bytes drawn from `predictor`; `progress` gets the fraction done.
+pub fn generate(
+    predictor: &mut dyn Predictor,
+    sampler: &mut Sampler,
+    prompt: &[u8],
+    n: usize,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Vec<u8>, CodecError> {
+    let mut text = prompt.to_vec();
+    for i in 0..n {
+        let p = predictor.next(&text)?;
+        text.push(sampler.draw(&p));
+        progress((i + 1) as f64 / n.max(1) as f64);
+    }
+    Ok(text.split_off(prompt.len()))
+}
+
+/// Bits per byte that `predictor` gives `data` after `prompt` (how likely it finds a sample).
+pub fn bits_per_byte(
+    predictor: &mut dyn Predictor,
+    prompt: &[u8],
+    data: &[u8],
+) -> Result<f64, CodecError> {
+    let mut text = prompt.to_vec();
+    let mut bits = 0.0;
+    for &b in data {
+        let p = predictor.next(&text)?;
+        bits -= p[b as usize].max(1e-300).log2();
+        text.push(b);
+    }
+    Ok(bits / data.len().max(1) as f64)
+}
+
+/// A stream of a modality as a file to look at or listen to: text as is, image rows as a
+/// grayscale PNG (whole rows only), 8-bit PCM as a mono WAV. Returns the bytes and an extension.
+pub fn render(layout: &Layout, stream: &[u8]) -> Result<(Vec<u8>, &'static str), CodecError> {
+    match *layout {
+        Layout::Bytes => Ok((stream.to_vec(), "txt")),
+        Layout::Image { width, .. } => {
+            let rows = stream.len() / width.max(1) as usize;
+            let png =
+                crate::codecs::by_name("png").ok_or(CodecError::NotApplicable { codec: "png" })?;
+            let image = Layout::Image {
+                width,
+                height: rows as u32,
+            };
+            Ok((
+                png.compress(&stream[..rows * width as usize], &image)?,
+                "png",
+            ))
+        }
+        Layout::Audio { sample_rate } => {
+            let spec = hound::WavSpec {
+                channels: 1,
+                sample_rate,
+                bits_per_sample: 8,
+                sample_format: hound::SampleFormat::Int,
+            };
+            let fail = |e: hound::Error| CodecError::Encode {
+                codec: "wav",
+                reason: e.to_string(),
+            };
+            let mut out = std::io::Cursor::new(Vec::new());
+            let mut w = hound::WavWriter::new(&mut out, spec).map_err(fail)?;
+            for &b in stream {
+                w.write_sample((i16::from(b) - 128) as i8).map_err(fail)?;
+            }
+            w.finalize().map_err(fail)?;
+            Ok((out.into_inner(), "wav"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codecs;
+
+    const TEXT: &[u8] = include_bytes!("../tests/data/sample.txt");
+
+    #[test]
+    fn codec_predictions_are_distributions_that_favour_repeats() {
+        let gzip = codecs::by_name("gzip").unwrap();
+        let mut p = CodecPredictor::new(gzip, 256, 2);
+        let ctx = b"the cat sat on the mat. the cat sat on the m";
+        let dist = p.next(ctx).unwrap();
+        assert!((dist.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        let a = dist[b'a' as usize];
+        assert!(a >= dist.iter().copied().fold(0.0, f64::max) * 0.999, "{a}");
+    }
+
+    #[test]
+    fn sampling_is_reproducible_and_not_degenerate() {
+        for name in ["gzip", "zstd", "brotli", "xz", "bzip2"] {
+            let codec = codecs::by_name(name).unwrap();
+            let mut p = CodecPredictor::new(codec, 128, 1);
+            let prompt = &TEXT[..300];
+            let a = generate(
+                &mut p,
+                &mut Sampler::new(7, 1.0, 0),
+                prompt,
+                16,
+                &mut |_| {},
+            )
+            .unwrap();
+            let b = generate(
+                &mut p,
+                &mut Sampler::new(7, 1.0, 0),
+                prompt,
+                16,
+                &mut |_| {},
+            )
+            .unwrap();
+            let c = generate(
+                &mut p,
+                &mut Sampler::new(8, 1.0, 0),
+                prompt,
+                16,
+                &mut |_| {},
+            )
+            .unwrap();
+            assert_eq!(a, b, "{name}: same seed, same bytes");
+            assert_ne!(a, c, "{name}: another seed, other bytes");
+            assert!(a.iter().any(|&x| x != a[0]), "{name}: one repeated byte");
+        }
+    }
+
+    /// Image rows and audio samples continue deterministically and render as real files.
+    #[test]
+    fn images_and_audio_continue_and_render() {
+        let gzip = codecs::by_name("gzip").unwrap();
+        for (file, kind) in [("sample.png", "png"), ("sample.wav", "wav")] {
+            let bytes =
+                std::fs::read(format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let prep = crate::modality::prepare(&bytes, file).unwrap();
+            let prompt = &prep.stream[..prep.stream.len().min(1024)];
+            let mut p = CodecPredictor::new(gzip, 256, 1);
+            let a = generate(
+                &mut p,
+                &mut Sampler::new(3, 1.0, 0),
+                prompt,
+                64,
+                &mut |_| {},
+            )
+            .unwrap();
+            let b = generate(
+                &mut p,
+                &mut Sampler::new(3, 1.0, 0),
+                prompt,
+                64,
+                &mut |_| {},
+            )
+            .unwrap();
+            assert_eq!(a, b, "{file}");
+            assert!(a.iter().any(|&x| x != a[0]), "{file}: one repeated byte");
+            let shown = [prompt, &a[..]].concat();
+            let (out, ext) = render(&prep.layout, &shown).unwrap();
+            assert_eq!(ext, kind);
+            let back = crate::modality::prepare(&out, &format!("x.{ext}")).unwrap();
+            let whole = match prep.layout {
+                Layout::Image { width, .. } => shown.len() / width as usize * width as usize,
+                _ => shown.len(),
+            };
+            assert_eq!(
+                back.stream,
+                shown[..whole],
+                "{file}: the rendered file holds the stream"
+            );
+        }
+    }
+
+    #[test]
+    fn a_model_samples_reproducibly_with_its_kv_cache() {
+        let codec =
+            crate::codecs::lm::LmCodec::new("tiny", &crate::codecs::lm::tests::tiny_int_weights(4))
+                .unwrap();
+        let prompt = &TEXT[..40];
+        // Longer than the window: the predictor restarts from the last half window.
+        let a = generate(
+            &mut ModelPredictor::new(&codec),
+            &mut Sampler::new(5, 1.0, 0),
+            prompt,
+            100,
+            &mut |_| {},
+        )
+        .unwrap();
+        let b = generate(
+            &mut ModelPredictor::new(&codec),
+            &mut Sampler::new(5, 1.0, 0),
+            prompt,
+            100,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(a, b);
+        assert!(a.iter().any(|&x| x != a[0]));
+        // The cache gives what a fresh pass over the same window gives.
+        let mut cached = ModelPredictor::new(&codec);
+        let ctx = &TEXT[..20];
+        for i in 1..=ctx.len() {
+            cached.next(&ctx[..i]).unwrap();
+        }
+        let fresh = ModelPredictor::new(&codec).next(ctx).unwrap();
+        assert_eq!(cached.next(ctx).unwrap(), fresh);
+    }
+
+    #[test]
+    fn the_sampler_respects_top_k_and_temperature() {
+        let mut p = [0.0; VOCAB];
+        p[1] = 0.5;
+        p[2] = 0.3;
+        p[3] = 0.2;
+        let mut s = Sampler::new(1, 1.0, 2);
+        for _ in 0..200 {
+            assert!(matches!(s.draw(&p), 1 | 2));
+        }
+        let mut cold = Sampler::new(1, 0.0, 0);
+        assert!((0..50).all(|_| cold.draw(&p) == 1));
+    }
+
+    #[test]
+    fn bits_per_byte_rewards_the_likely() {
+        let gzip = codecs::by_name("gzip").unwrap();
+        let mut p = CodecPredictor::new(gzip, 256, 1);
+        let prompt = b"abcabcabcabcabcabcabcabc";
+        let likely = bits_per_byte(&mut p, prompt, b"abcabc").unwrap();
+        let unlikely = bits_per_byte(&mut p, prompt, b"qzjxkw").unwrap();
+        assert!(likely < unlikely, "{likely} vs {unlikely}");
+    }
+}
