@@ -206,3 +206,26 @@ pub fn lmz_codecs() -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// Continues a file with a codec or model as a generative model. `options` is
+/// `{codec, bytes, seed, temperature, top_k, context, views, prompt_bytes}` (all optional);
+/// the result holds the sample, the rendered file (text, PNG or WAV) and the judge's bits/byte.
+#[wasm_bindgen]
+pub fn generate(
+    bytes: &[u8],
+    name: &str,
+    options: JsValue,
+    progress: &js_sys::Function,
+) -> Result<JsValue, JsError> {
+    let p = prepared(bytes, name)?;
+    let opts: crate::generate::Options = serde_wasm_bindgen::from_value(options).map_err(js_err)?;
+    let mut last = 0.0;
+    let mut report = |f: f64| {
+        if f - last >= 0.01 || f >= 1.0 {
+            last = f;
+            let _ = progress.call1(&JsValue::NULL, &JsValue::from_f64(f));
+        }
+    };
+    let c = crate::generate::continue_file(&p, &opts, &mut report).map_err(js_err)?;
+    to_js(&c)
+}

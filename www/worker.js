@@ -24,6 +24,7 @@ const ops = {
   decompress() { return lmzip.decompress(file.bytes); },
   defaultCodec() { return lmzip.default_codec(); },
   lmzCodecs() { return lmzip.lmz_codecs(); },
+  generate(options, progress) { return lmzip.generate(file.bytes, file.name, options, progress); },
   // Chunks of one .lmz are coded and decoded on every worker at once.
   plan({ codec }) { return lmzip.lmz_plan(file.bytes.byteLength, codec); },
   compressChunk({ codec, index }) { return lmzip.compress_chunk(file.bytes, codec, index); },

@@ -531,85 +531,47 @@ fn expand(files: &[PathBuf]) -> Res<Vec<PathBuf>> {
 }
 
 fn generate_cmd(a: &GenArgs) -> Res<()> {
-    use lmzip::generate::{self, CodecPredictor, ModelPredictor, Predictor, Sampler};
     let bytes = std::fs::read(&a.prompt).map_err(|e| format!("{}: {e}", a.prompt.display()))?;
     let name = a.prompt.display().to_string();
     let prep = modality::prepare(&bytes, &name).map_err(|e| format!("{name}: {e}"))?;
-    let row = match prep.layout {
-        modality::Layout::Image { width, .. } => width as usize,
-        _ => 1,
+    let opts = lmzip::generate::Options {
+        codec: a.codec.clone(),
+        prompt_bytes: a.prompt_bytes,
+        bytes: a.bytes,
+        seed: a.seed,
+        temperature: a.temperature,
+        top_k: a.top_k,
+        context: a.context,
+        views: a.views,
     };
-    let stream = &prep.stream;
-    let mut start = a.prompt_bytes.unwrap_or((stream.len() / 2).min(4096));
-    start = (start / row * row).clamp(row.min(stream.len()), stream.len());
-    let n = a.bytes.div_ceil(row) * row;
-    let prompt = &stream[..start];
-    let model = codecs::lm::registered()
-        .into_iter()
-        .find(|c| c.model_id().name == a.codec);
-    let classical = codecs::by_name(&a.codec).filter(|_| model.is_none());
-    let mut predictor: Box<dyn Predictor> = match (model, classical) {
-        (Some(m), _) => Box::new(ModelPredictor::new(m)),
-        (None, Some(c)) if !a.codec.starts_with("lm-") => {
-            Box::new(CodecPredictor::new(c, a.context, a.views))
-        }
-        _ => return Err(format!("unknown codec or model {:?}", a.codec).into()),
-    };
-    let bar = ProgressBar::new(n as u64);
+    let bar = ProgressBar::new(1000);
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} bytes ETA {eta}",
+            "{spinner} [{elapsed_precise}] {wide_bar} {percent}% ETA {eta}",
         )
         .expect("valid template"),
     );
-    let t0 = std::time::Instant::now();
-    let mut sampler = Sampler::new(a.seed, a.temperature, a.top_k);
-    let sample = generate::generate(predictor.as_mut(), &mut sampler, prompt, n, &mut |f| {
-        bar.set_position((f * n as f64) as u64)
+    let c = lmzip::generate::continue_file(&prep, &opts, &mut |f| {
+        bar.set_position((f * 1000.0) as u64)
     })?;
     bar.finish_and_clear();
-    let secs = t0.elapsed().as_secs_f64();
     eprintln!(
-        "{}: {} bytes after a {}-byte prompt in {:.1} s ({:.0} bytes/s)",
-        a.codec,
-        sample.len(),
-        prompt.len(),
-        secs,
-        sample.len() as f64 / secs.max(1e-9)
+        "{}: {} bytes after a {}-byte prompt in {:.2} s ({:.0} bytes/s)",
+        c.codec,
+        c.sample.len(),
+        c.prompt_bytes,
+        c.seconds,
+        c.sample.len() as f64 / c.seconds.max(1e-9)
     );
-    // How likely the best model finds the sample, next to the real continuation.
-    let best = ["3m", "800k", "200k"].iter().find_map(|p| {
-        codecs::lm::registered()
-            .into_iter()
-            .find(|c| c.model_id().name == format!("lm-{p}"))
-    });
-    if let Some(judge) = best {
-        let real = &stream[start..(start + n).min(stream.len())];
-        let on_sample = generate::bits_per_byte(&mut ModelPredictor::new(judge), prompt, &sample)?;
-        let on_real = if real.is_empty() {
-            f64::NAN
-        } else {
-            generate::bits_per_byte(&mut ModelPredictor::new(judge), prompt, real)?
-        };
-        eprintln!(
-            "{} bits/byte: {on_sample:.3} on the sample, {on_real:.3} on the real continuation",
-            judge.model_id().name
-        );
+    if let (Some(j), Some(s)) = (&c.judge, c.bits_sample) {
+        let real = c.bits_real.map_or("-".into(), |r| format!("{r:.3}"));
+        eprintln!("{j} bits/byte: {s:.3} on the sample, {real} on the real continuation");
     }
-    // Images and audio are shown with the end of their prompt, so the seam is visible.
-    let shown: Vec<u8> = match prep.layout {
-        modality::Layout::Bytes => sample,
-        _ => {
-            let keep = (prompt.len() / 2).min(n.max(row * 16)) / row * row;
-            [&prompt[prompt.len() - keep..], &sample[..]].concat()
-        }
-    };
-    let (file, ext) = generate::render(&prep.layout, &shown)?;
-    let out = a.output.clone().unwrap_or_else(|| match ext {
+    let out = a.output.clone().unwrap_or_else(|| match c.ext {
         "txt" => PathBuf::from("-"),
-        _ => PathBuf::from(format!("generated.{ext}")),
+        ext => PathBuf::from(format!("generated.{ext}")),
     });
-    write_output(&out, &file, true)?;
+    write_output(&out, &c.file, true)?;
     if !is_dash(&out) {
         eprintln!("wrote {}", out.display());
     }
