@@ -83,31 +83,79 @@ fn next(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The training text split into a training part and a held-back validation part.
+/// The training data split into a training part and a held-back validation part.
+///
+/// Files are read through the modality adapters: text as is, images as the paper's 64×32
+/// grayscale patches one after another, audio as 8-bit mono PCM. With several modalities each
+/// is drawn equally often (a `-multi` model); within one, files weigh by size.
 pub struct Corpus {
     train: Vec<Vec<u8>>,
+    /// Indices into `train` per modality, in the order first seen.
+    groups: Vec<Vec<usize>>,
     valid: Vec<u8>,
 }
 
 impl Corpus {
-    /// Reads the files and holds back the last `holdout` fraction of each.
+    /// Reads the files (folders are expanded, sorted) and holds back the last `holdout` fraction
+    /// of each. Files too short to give a window are skipped.
     pub fn load(files: &[PathBuf], holdout: f64, seq_len: usize) -> Result<Self, TrainError> {
+        let mut paths = Vec::new();
+        for f in files {
+            if f.is_dir() {
+                let mut inner: Vec<PathBuf> = std::fs::read_dir(f)
+                    .map_err(|e| TrainError::Io(format!("{}: {e}", f.display())))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_file())
+                    .collect();
+                inner.sort();
+                paths.extend(inner);
+            } else {
+                paths.push(f.clone());
+            }
+        }
         let mut train = Vec::new();
         let mut valid = Vec::new();
-        for f in files {
-            let bytes =
+        let mut kinds: Vec<&'static str> = Vec::new();
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for f in &paths {
+            let raw =
                 std::fs::read(f).map_err(|e| TrainError::Io(format!("{}: {e}", f.display())))?;
+            let prep = crate::modality::prepare(&raw, &f.display().to_string())
+                .map_err(|e| TrainError::Io(format!("{}: {e}", f.display())))?;
+            let bytes = match prep.layout {
+                crate::modality::Layout::Image { .. } => {
+                    crate::paper::chunks(&prep.stream, &prep.layout)
+                        .into_iter()
+                        .flat_map(|c| c.bytes)
+                        .collect()
+                }
+                _ => prep.stream,
+            };
             let cut = ((bytes.len() as f64) * (1.0 - holdout)) as usize;
             if cut <= seq_len {
-                return Err(TrainError::TooLittleData(seq_len));
+                continue;
             }
             valid.extend_from_slice(&bytes[cut..]);
+            let kind = prep.modality.as_str();
+            let g = match kinds.iter().position(|k| *k == kind) {
+                Some(g) => g,
+                None => {
+                    kinds.push(kind);
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                }
+            };
+            groups[g].push(train.len());
             train.push(bytes[..cut].to_vec());
         }
-        if valid.len() <= seq_len {
+        if train.is_empty() || valid.len() <= seq_len {
             return Err(TrainError::TooLittleData(seq_len));
         }
-        Ok(Self { train, valid })
+        Ok(Self {
+            train,
+            groups,
+            valid,
+        })
     }
 
     /// Bytes available for training.
@@ -115,12 +163,24 @@ impl Corpus {
         self.train.iter().map(Vec::len).sum()
     }
 
-    /// A random window of `len` bytes, files weighted by size.
+    /// Modalities in the data.
+    pub fn modalities(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// A random window of `len` bytes: a modality uniformly (when there are several), then a
+    /// file weighted by size.
     fn sample(&self, len: usize, rng: &mut u64) -> &[u8] {
-        let total = self.train_bytes() as u64;
+        let group = if self.groups.len() > 1 {
+            &self.groups[(next(rng) % self.groups.len() as u64) as usize]
+        } else {
+            &self.groups[0]
+        };
+        let total: u64 = group.iter().map(|&i| self.train[i].len() as u64).sum();
         let mut pick = next(rng) % total;
-        let mut file = &self.train[0];
-        for f in &self.train {
+        let mut file = &self.train[group[0]];
+        for &i in group {
+            let f = &self.train[i];
             if pick < f.len() as u64 {
                 file = f;
                 break;
@@ -442,6 +502,39 @@ mod tests {
             }
         }
         assert!(worst < 1e-4, "largest log-prob difference {worst}");
+    }
+
+    #[test]
+    fn a_mixed_corpus_draws_every_modality() {
+        let dir = std::env::temp_dir().join(format!("lmzip-multi-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["sample.txt", "sample.png", "sample.wav"] {
+            let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data")
+                .join(name);
+            std::fs::copy(src, dir.join(name)).unwrap();
+        }
+        let corpus = Corpus::load(&[dir.clone()], 0.05, 64).unwrap();
+        assert_eq!(corpus.modalities(), 3);
+        // The image comes in as patches: its first 64 bytes are the first patch row.
+        let png =
+            crate::modality::prepare(&std::fs::read(dir.join("sample.png")).unwrap(), "a.png")
+                .unwrap();
+        let first = &crate::paper::chunks(&png.stream, &png.layout)[0].bytes;
+        assert!(corpus.train.iter().any(|t| t.starts_with(&first[..64])));
+        let mut rng = 9u64;
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..60 {
+            let w = corpus.sample(64, &mut rng);
+            let file = corpus
+                .train
+                .iter()
+                .position(|t| t.windows(64).any(|x| x == w))
+                .unwrap();
+            seen.insert(file);
+        }
+        assert_eq!(seen.len(), 3, "every modality drawn");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
