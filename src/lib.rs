@@ -16,6 +16,7 @@ pub mod modality;
 pub mod model;
 pub mod paper;
 pub mod par;
+pub mod table1;
 #[cfg(feature = "train")]
 pub mod train;
 

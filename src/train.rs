@@ -514,7 +514,7 @@ mod tests {
                 .join(name);
             std::fs::copy(src, dir.join(name)).unwrap();
         }
-        let corpus = Corpus::load(&[dir.clone()], 0.05, 64).unwrap();
+        let corpus = Corpus::load(std::slice::from_ref(&dir), 0.05, 64).unwrap();
         assert_eq!(corpus.modalities(), 3);
         // The image comes in as patches: its first 64 bytes are the first patch row.
         let png =

@@ -87,6 +87,19 @@ enum Command {
         /// Code the chunks of chunked mode on this many threads (speeds of all cores).
         #[arg(long, default_value_t = 1)]
         threads: usize,
+        /// The paper's Table 1: text, image and audio columns (files grouped by kind), raw and
+        /// adjusted rates, the paper's figures beside; Markdown, or JSON with --json.
+        #[arg(long)]
+        paper: bool,
+        /// With --paper: mask model inputs as the paper (text b & 0x7F, image/audio b >> 1).
+        #[arg(long, requires = "paper")]
+        mask: bool,
+        /// With --paper: dataset size in bytes for the adjusted rate.
+        #[arg(long, default_value_t = 1e9, requires = "paper")]
+        dataset_bytes: f64,
+        /// With --paper: at most this many stream bytes per kind (files in order).
+        #[arg(long, default_value_t = usize::MAX, requires = "paper")]
+        max_bytes: usize,
     },
 }
 
@@ -502,7 +515,23 @@ fn run(cli: Cli) -> Res<()> {
             codecs: only,
             mode,
             threads,
-        } => bench_cmd(&files, json, &only, mode.as_deref(), threads)?,
+            paper,
+            mask,
+            dataset_bytes,
+            max_bytes,
+        } => {
+            if paper {
+                let opts = lmzip::table1::Options {
+                    mask,
+                    dataset_bytes,
+                    max_bytes,
+                    threads,
+                };
+                paper_cmd(&files, json, &only, &opts)?
+            } else {
+                bench_cmd(&files, json, &only, mode.as_deref(), threads)?
+            }
+        }
     }
     Ok(())
 }
@@ -578,6 +607,62 @@ fn generate_cmd(a: &GenArgs) -> Res<()> {
     Ok(())
 }
 
+fn selected_codecs(only: &[String]) -> Res<Vec<&'static dyn codecs::Codec>> {
+    for name in only {
+        if codecs::by_name(name).is_none() {
+            return Err(format!("unknown codec {name:?}").into());
+        }
+    }
+    Ok(codecs::all()
+        .into_iter()
+        .filter(|c| {
+            if only.is_empty() {
+                !c.name().ends_with(codecs::lm::FLOAT_SUFFIX)
+            } else {
+                only.iter().any(|n| n == c.name())
+            }
+        })
+        .collect())
+}
+
+fn paper_cmd(
+    files: &[PathBuf],
+    json: bool,
+    only: &[String],
+    opts: &lmzip::table1::Options,
+) -> Res<()> {
+    let selected = selected_codecs(only)?;
+    let mut sets: Vec<(modality::Modality, Vec<modality::Prepared>)> = Vec::new();
+    for p in expand(files)? {
+        let bytes = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let name = p.display().to_string();
+        let prep = modality::prepare(&bytes, &name).map_err(|e| format!("{name}: {e}"))?;
+        match sets.iter_mut().find(|(m, _)| *m == prep.modality) {
+            Some((_, v)) => v.push(prep),
+            None => sets.push((prep.modality, vec![prep])),
+        }
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let cells = lmzip::table1::run(&sets, &selected, opts, &mut |s| {
+        bar.set_message(s.to_string())
+    })?;
+    bar.finish_and_clear();
+    if json {
+        let doc = serde_json::json!({
+            "cells": cells,
+            "markdown": lmzip::table1::markdown(&cells, opts),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print!("{}", lmzip::table1::markdown(&cells, opts));
+    }
+    if cells.iter().any(|c| !c.roundtrip) {
+        return Err("a round trip failed".into());
+    }
+    Ok(())
+}
+
 fn bench_cmd(
     files: &[PathBuf],
     json: bool,
@@ -589,21 +674,7 @@ fn bench_cmd(
         None => vec![Mode::Whole, Mode::Chunked],
         Some(m) => vec![Mode::parse(m).ok_or(format!("unknown mode {m:?} (whole or chunked)"))?],
     };
-    for name in only {
-        if codecs::by_name(name).is_none() {
-            return Err(format!("unknown codec {name:?}").into());
-        }
-    }
-    let selected: Vec<&dyn codecs::Codec> = codecs::all()
-        .into_iter()
-        .filter(|c| {
-            if only.is_empty() {
-                !c.name().ends_with(codecs::lm::FLOAT_SUFFIX)
-            } else {
-                only.iter().any(|n| n == c.name())
-            }
-        })
-        .collect();
+    let selected = selected_codecs(only)?;
     let paths = expand(files)?;
     let mut prepared = Vec::new();
     let mut total_work = 0u64;
