@@ -391,6 +391,11 @@ mod tests {
 
     const TEXT: &[u8] = include_bytes!("../tests/data/sample.txt");
 
+    /// `n` bytes after `prompt` from `p` with the sampler seeded `seed`.
+    fn draw(p: &mut dyn Predictor, seed: u64, prompt: &[u8], n: usize) -> Vec<u8> {
+        generate(p, &mut Sampler::new(seed, 1.0, 0), prompt, n, &mut |_| {}).unwrap()
+    }
+
     #[test]
     fn codec_predictions_are_distributions_that_favour_repeats() {
         let gzip = codecs::by_name("gzip").unwrap();
@@ -408,30 +413,9 @@ mod tests {
             let codec = codecs::by_name(name).unwrap();
             let mut p = CodecPredictor::new(codec, 128, 1);
             let prompt = &TEXT[..300];
-            let a = generate(
-                &mut p,
-                &mut Sampler::new(7, 1.0, 0),
-                prompt,
-                16,
-                &mut |_| {},
-            )
-            .unwrap();
-            let b = generate(
-                &mut p,
-                &mut Sampler::new(7, 1.0, 0),
-                prompt,
-                16,
-                &mut |_| {},
-            )
-            .unwrap();
-            let c = generate(
-                &mut p,
-                &mut Sampler::new(8, 1.0, 0),
-                prompt,
-                16,
-                &mut |_| {},
-            )
-            .unwrap();
+            let a = draw(&mut p, 7, prompt, 16);
+            let b = draw(&mut p, 7, prompt, 16);
+            let c = draw(&mut p, 8, prompt, 16);
             assert_eq!(a, b, "{name}: same seed, same bytes");
             assert_ne!(a, c, "{name}: another seed, other bytes");
             assert!(a.iter().any(|&x| x != a[0]), "{name}: one repeated byte");
@@ -448,22 +432,8 @@ mod tests {
             let prep = crate::modality::prepare(&bytes, file).unwrap();
             let prompt = &prep.stream[..prep.stream.len().min(1024)];
             let mut p = CodecPredictor::new(gzip, 256, 1);
-            let a = generate(
-                &mut p,
-                &mut Sampler::new(3, 1.0, 0),
-                prompt,
-                64,
-                &mut |_| {},
-            )
-            .unwrap();
-            let b = generate(
-                &mut p,
-                &mut Sampler::new(3, 1.0, 0),
-                prompt,
-                64,
-                &mut |_| {},
-            )
-            .unwrap();
+            let a = draw(&mut p, 3, prompt, 64);
+            let b = draw(&mut p, 3, prompt, 64);
             assert_eq!(a, b, "{file}");
             assert!(a.iter().any(|&x| x != a[0]), "{file}: one repeated byte");
             let shown = [prompt, &a[..]].concat();
@@ -489,22 +459,8 @@ mod tests {
                 .unwrap();
         let prompt = &TEXT[..40];
         // Longer than the window: the predictor restarts from the last half window.
-        let a = generate(
-            &mut ModelPredictor::new(&codec),
-            &mut Sampler::new(5, 1.0, 0),
-            prompt,
-            100,
-            &mut |_| {},
-        )
-        .unwrap();
-        let b = generate(
-            &mut ModelPredictor::new(&codec),
-            &mut Sampler::new(5, 1.0, 0),
-            prompt,
-            100,
-            &mut |_| {},
-        )
-        .unwrap();
+        let a = draw(&mut ModelPredictor::new(&codec), 5, prompt, 100);
+        let b = draw(&mut ModelPredictor::new(&codec), 5, prompt, 100);
         assert_eq!(a, b);
         assert!(a.iter().any(|&x| x != a[0]));
         // The cache gives what a fresh pass over the same window gives.

@@ -6,6 +6,7 @@
 //! integer: the file fixes the whole computation, so its SHA-256 names the model in `.lmz`
 //! headers.
 
+use crate::model::weights::{read_header, write_header, write_tensor_head};
 use crate::model::{ModelConfig, WeightsError};
 use std::collections::BTreeMap;
 
@@ -54,20 +55,9 @@ impl IntWeights {
 
     /// Serialises to the file format, each tensor at the narrowest width that holds it.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        let json = serde_json::to_vec(&self.config).expect("config serialises");
-        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
-        out.extend_from_slice(&json);
-        out.extend_from_slice(&(self.tensors.len() as u32).to_le_bytes());
+        let mut out = write_header(MAGIC, VERSION, &self.config, self.tensors.len());
         for (name, (dims, values)) in &self.tensors {
-            out.push(name.len() as u8);
-            out.extend_from_slice(name.as_bytes());
-            out.push(dims.len() as u8);
-            for &d in dims {
-                out.extend_from_slice(&(d as u32).to_le_bytes());
-            }
+            write_tensor_head(&mut out, name, dims);
             let width = width_for(values);
             out.push(width as u8);
             for &v in values {
@@ -79,31 +69,10 @@ impl IntWeights {
 
     /// Parses the file format, validating every length.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WeightsError> {
-        let mut r = Reader { b: bytes, at: 0 };
-        if r.take(4)? != MAGIC {
-            return Err(WeightsError::BadMagic);
-        }
-        let version = r.u32()?;
-        if version != VERSION {
-            return Err(WeightsError::Version(version));
-        }
-        let json_len = r.u32()? as usize;
-        let config: ModelConfig = serde_json::from_slice(r.take(json_len)?)
-            .map_err(|e| WeightsError::Invalid(format!("config: {e}")))?;
-        config
-            .validate()
-            .map_err(|e| WeightsError::Invalid(e.to_string()))?;
-        let count = r.u32()? as usize;
+        let (config, count, mut r) = read_header(bytes, MAGIC, VERSION)?;
         let mut w = IntWeights::new(config);
         for _ in 0..count {
-            let n = r.take(1)?[0] as usize;
-            let name = String::from_utf8(r.take(n)?.to_vec())
-                .map_err(|_| WeightsError::Invalid("tensor name is not UTF-8".into()))?;
-            let rank = r.take(1)?[0] as usize;
-            let mut dims = Vec::with_capacity(rank);
-            for _ in 0..rank {
-                dims.push(r.u32()? as usize);
-            }
+            let (name, dims) = r.tensor_head()?;
             let width = r.take(1)?[0] as usize;
             if !matches!(width, 1 | 2 | 4) {
                 return Err(WeightsError::Invalid(format!("{name}: width {width}")));
@@ -111,7 +80,7 @@ impl IntWeights {
             let len = dims
                 .iter()
                 .try_fold(1usize, |a, &d| a.checked_mul(d))
-                .filter(|&l| l <= (bytes.len() - r.at) / width)
+                .filter(|&l| l <= r.left() / width)
                 .ok_or(WeightsError::Truncated)?;
             let raw = r.take(width * len)?;
             let values = raw
@@ -124,7 +93,7 @@ impl IntWeights {
                 .collect();
             w.insert(name, dims, values);
         }
-        if r.at != bytes.len() {
+        if r.left() != 0 {
             return Err(WeightsError::Invalid("bytes after the last tensor".into()));
         }
         Ok(w)
@@ -141,27 +110,6 @@ fn width_for(values: &[i32]) -> usize {
         2
     } else {
         4
-    }
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], WeightsError> {
-        if self.b.len() - self.at < n {
-            return Err(WeightsError::Truncated);
-        }
-        let s = &self.b[self.at..self.at + n];
-        self.at += n;
-        Ok(s)
-    }
-    fn u32(&mut self) -> Result<u32, WeightsError> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
     }
 }
 

@@ -3,7 +3,7 @@
 mod config;
 mod infer;
 mod math;
-mod weights;
+pub(crate) mod weights;
 
 #[cfg(feature = "train")]
 mod transformer;

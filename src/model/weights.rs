@@ -84,20 +84,9 @@ impl Weights {
 
     /// Serialises to the file format.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        let json = serde_json::to_vec(&self.config).expect("config serialises");
-        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
-        out.extend_from_slice(&json);
-        out.extend_from_slice(&(self.tensors.len() as u32).to_le_bytes());
+        let mut out = write_header(MAGIC, VERSION, &self.config, self.tensors.len());
         for (name, (dims, values)) in &self.tensors {
-            out.push(name.len() as u8);
-            out.extend_from_slice(name.as_bytes());
-            out.push(dims.len() as u8);
-            for &d in dims {
-                out.extend_from_slice(&(d as u32).to_le_bytes());
-            }
+            write_tensor_head(&mut out, name, dims);
             for v in values {
                 out.extend_from_slice(&v.to_le_bytes());
             }
@@ -107,35 +96,14 @@ impl Weights {
 
     /// Parses the file format, validating every length.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WeightsError> {
-        let mut r = Cursor { b: bytes, at: 0 };
-        if r.take(4)? != MAGIC {
-            return Err(WeightsError::BadMagic);
-        }
-        let version = r.u32()?;
-        if version != VERSION {
-            return Err(WeightsError::Version(version));
-        }
-        let json_len = r.u32()? as usize;
-        let config: ModelConfig = serde_json::from_slice(r.take(json_len)?)
-            .map_err(|e| WeightsError::Invalid(format!("config: {e}")))?;
-        config
-            .validate()
-            .map_err(|e| WeightsError::Invalid(e.to_string()))?;
-        let count = r.u32()? as usize;
+        let (config, count, mut r) = read_header(bytes, MAGIC, VERSION)?;
         let mut w = Weights::new(config);
         for _ in 0..count {
-            let n = r.take(1)?[0] as usize;
-            let name = String::from_utf8(r.take(n)?.to_vec())
-                .map_err(|_| WeightsError::Invalid("tensor name is not UTF-8".into()))?;
-            let rank = r.take(1)?[0] as usize;
-            let mut dims = Vec::with_capacity(rank);
-            for _ in 0..rank {
-                dims.push(r.u32()? as usize);
-            }
+            let (name, dims) = r.tensor_head()?;
             let len = dims
                 .iter()
                 .try_fold(1usize, |a, &d| a.checked_mul(d))
-                .filter(|&l| l <= (bytes.len() - r.at) / 4)
+                .filter(|&l| l <= r.left() / 4)
                 .ok_or(WeightsError::Truncated)?;
             let raw = r.take(4 * len)?;
             let values = raw
@@ -144,7 +112,7 @@ impl Weights {
                 .collect();
             w.insert(name, dims, values);
         }
-        if r.at != bytes.len() {
+        if r.left() != 0 {
             return Err(WeightsError::Invalid("bytes after the last tensor".into()));
         }
         Ok(w)
@@ -156,13 +124,83 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-struct Cursor<'a> {
+/// The start of a model file: magic, version, config JSON, tensor count.
+pub(crate) fn write_header(
+    magic: &[u8; 4],
+    version: u32,
+    config: &ModelConfig,
+    tensors: usize,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&version.to_le_bytes());
+    let json = serde_json::to_vec(config).expect("config serialises");
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&(tensors as u32).to_le_bytes());
+    out
+}
+
+/// A tensor's name and dims.
+pub(crate) fn write_tensor_head(out: &mut Vec<u8>, name: &str, dims: &[usize]) {
+    out.push(name.len() as u8);
+    out.extend_from_slice(name.as_bytes());
+    out.push(dims.len() as u8);
+    for &d in dims {
+        out.extend_from_slice(&(d as u32).to_le_bytes());
+    }
+}
+
+/// Checks magic and version and reads the config and the tensor count.
+pub(crate) fn read_header<'a>(
+    bytes: &'a [u8],
+    magic: &[u8; 4],
+    version: u32,
+) -> Result<(ModelConfig, usize, Cursor<'a>), WeightsError> {
+    let mut r = Cursor { b: bytes, at: 0 };
+    if r.take(4)? != magic {
+        return Err(WeightsError::BadMagic);
+    }
+    let v = r.u32()?;
+    if v != version {
+        return Err(WeightsError::Version(v));
+    }
+    let json_len = r.u32()? as usize;
+    let config: ModelConfig = serde_json::from_slice(r.take(json_len)?)
+        .map_err(|e| WeightsError::Invalid(format!("config: {e}")))?;
+    config
+        .validate()
+        .map_err(|e| WeightsError::Invalid(e.to_string()))?;
+    let count = r.u32()? as usize;
+    Ok((config, count, r))
+}
+
+/// A bounds-checked reader over a model file.
+pub(crate) struct Cursor<'a> {
     b: &'a [u8],
     at: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], WeightsError> {
+    /// A tensor's name and dims.
+    pub(crate) fn tensor_head(&mut self) -> Result<(String, Vec<usize>), WeightsError> {
+        let n = self.take(1)?[0] as usize;
+        let name = String::from_utf8(self.take(n)?.to_vec())
+            .map_err(|_| WeightsError::Invalid("tensor name is not UTF-8".into()))?;
+        let rank = self.take(1)?[0] as usize;
+        let mut dims = Vec::with_capacity(rank);
+        for _ in 0..rank {
+            dims.push(self.u32()? as usize);
+        }
+        Ok((name, dims))
+    }
+
+    /// Bytes not read yet.
+    pub(crate) fn left(&self) -> usize {
+        self.b.len() - self.at
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], WeightsError> {
         if self.b.len() - self.at < n {
             return Err(WeightsError::Truncated);
         }
