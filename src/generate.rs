@@ -74,7 +74,8 @@ fn normalise_bits(bits: &[f64; VOCAB]) -> [f64; VOCAB] {
 /// is full it restarts from the last half window.
 pub struct ModelPredictor<'a> {
     codec: &'a LmCodec,
-    state: Option<(LmSession<'a>, usize, usize, [f64; VOCAB])>,
+    /// The session, the context length it has seen, and its last distribution.
+    state: Option<(LmSession<'a>, usize, [f64; VOCAB])>,
 }
 
 impl<'a> ModelPredictor<'a> {
@@ -86,8 +87,7 @@ impl<'a> ModelPredictor<'a> {
 
 impl Predictor for ModelPredictor<'_> {
     fn next(&mut self, context: &[u8]) -> Result<[f64; VOCAB], CodecError> {
-        // (session, first byte of context it holds, context length it has seen, last output)
-        if let Some((s, _, seen, last)) = &mut self.state {
+        if let Some((s, seen, last)) = &mut self.state {
             if context.len() == *seen {
                 return Ok(*last);
             }
@@ -103,7 +103,7 @@ impl Predictor for ModelPredictor<'_> {
         for &b in &context[start..] {
             last = s.step(b);
         }
-        self.state = Some((s, start, context.len(), last));
+        self.state = Some((s, context.len(), last));
         Ok(last)
     }
 }

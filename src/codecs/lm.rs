@@ -29,6 +29,14 @@ enum Stepper<'a> {
 }
 
 impl Stepper<'_> {
+    /// Tokens fed so far.
+    fn len(&self) -> usize {
+        match self {
+            Stepper::Float(s) => s.len(),
+            Stepper::Int(s) => s.len(),
+        }
+    }
+
     /// The next byte's table, and the float model's log-probabilities where there are some.
     fn next(&mut self, prev: u8) -> (FreqTable, Option<[f32; VOCAB]>) {
         match self {
@@ -217,14 +225,13 @@ impl Codec for LmCodec {
 /// distribution (the engine's tables as probabilities, or the float model's own).
 pub struct LmSession<'a> {
     inner: Stepper<'a>,
-    used: usize,
     window: usize,
 }
 
 impl LmSession<'_> {
     /// Positions left before the window is full.
     pub fn room(&self) -> usize {
-        self.window - self.used
+        self.window - self.inner.len()
     }
 
     /// Feeds `prev` (0 first) and returns the probabilities of the byte after it.
@@ -232,7 +239,6 @@ impl LmSession<'_> {
     /// # Panics
     /// When the window is full (check [`LmSession::room`]).
     pub fn step(&mut self, prev: u8) -> [f64; VOCAB] {
-        self.used += 1;
         match self.inner.next(prev) {
             (_, Some(logp)) => logp.map(|l| f64::from(l).exp()),
             (table, None) => {
@@ -251,7 +257,6 @@ impl LmCodec {
     pub fn predictor_session(&self) -> LmSession<'_> {
         LmSession {
             inner: self.session(),
-            used: 0,
             window: self.window(),
         }
     }

@@ -404,22 +404,29 @@ fn to_probs(weights: &[u32], sh: u32, out: &mut [i16]) -> i32 {
 }
 
 /// Brings a new vector and a cache to one shared exponent: the larger of the two, rounding
-/// the other down (a cache rescales only when a position brings a larger exponent, a few
-/// times per window). `cache` holds the stored mantissas; `new` is rescaled in place.
+/// the other down. `new` is rescaled here; the returned shift, when the new exponent is the
+/// larger, is what the caller's cache must be shifted right by (a few times per window).
 #[inline(always)]
-fn share_exponent(cache: &mut [i16], cache_e: &mut i32, new: &mut [i16], e: i32, first: bool) {
+fn share_exponent(cache_e: &mut i32, new: &mut [i16], e: i32, first: bool) -> Option<u32> {
     if first {
         *cache_e = e;
+        None
     } else if e > *cache_e {
         let s = (e - *cache_e) as u32;
-        for v in cache.iter_mut() {
-            *v = rshift(i64::from(*v), s) as i16;
-        }
         *cache_e = e;
-    } else if e < *cache_e {
-        let s = (*cache_e - e) as u32;
-        for v in new.iter_mut() {
-            *v = rshift(i64::from(*v), s) as i16;
+        Some(s)
+    } else {
+        rescale(new, (*cache_e - e) as u32);
+        None
+    }
+}
+
+/// Mantissas shifted right by `s`, rounded.
+#[inline(always)]
+fn rescale(v: &mut [i16], s: u32) {
+    if s > 0 {
+        for x in v.iter_mut() {
+            *x = rshift(i64::from(*x), s) as i16;
         }
     }
 }
@@ -479,32 +486,19 @@ impl IntSession<'_> {
             rotate(wide, heads, cos, sin);
             let ek = normalize_into(wide, ek, QK_BITS, &mut self.kv);
             let first = self.pos == 0;
-            share_exponent(
-                &mut self.keys[li],
-                &mut self.key_e[li],
-                &mut self.kv,
-                ek,
-                first,
-            );
+            if let Some(s) = share_exponent(&mut self.key_e[li], &mut self.kv, ek, first) {
+                rescale(&mut self.keys[li], s);
+            }
             self.keys[li].extend_from_slice(&self.kv);
             let ev = l.wv.apply(&self.x, ex, wide);
             let ev = normalize_into(wide, ev, ACT_BITS, &mut self.kv);
             let ctx = c.context;
             let vals = &mut self.values[li];
-            let ve = &mut self.value_e[li];
-            if first {
-                *ve = ev;
-            } else if ev > *ve {
-                // Rescale the stored positions only (the rest of each row is unused).
-                let s = (ev - *ve) as u32;
+            if let Some(s) = share_exponent(&mut self.value_e[li], &mut self.kv, ev, first) {
+                // The stored positions only (the rest of each row is unused).
                 for row in vals.chunks_exact_mut(ctx) {
-                    for v in &mut row[..self.pos] {
-                        *v = rshift(i64::from(*v), s) as i16;
-                    }
+                    rescale(&mut row[..self.pos], s);
                 }
-                *ve = ev;
-            } else if ev < *ve {
-                share_exponent(&mut [], ve, &mut self.kv, ev, false);
             }
             for (j, &v) in self.kv.iter().enumerate() {
                 vals[j * ctx + self.pos] = v;
