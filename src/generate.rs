@@ -332,8 +332,7 @@ pub fn continue_file(
         codec: "generate",
         reason: format!("unknown codec or model {:?}", opts.codec),
     };
-    let registered = crate::codecs::lm::registered();
-    let model = registered.iter().find(|c| c.model_id().name == opts.codec);
+    let model = crate::codecs::lm::find(&opts.codec);
     let mut predictor: Box<dyn Predictor> = match model {
         Some(m) => Box::new(ModelPredictor::new(m)),
         None if opts.codec.starts_with("lm-") => return Err(unknown()),
@@ -349,11 +348,9 @@ pub fn continue_file(
     let sample = generate(predictor.as_mut(), &mut sampler, prompt, n, progress)?;
     let seconds = crate::clock::now() - t0;
     // The judge: the largest shipped model on the integer engine.
-    let judge = ["3m", "800k", "200k"].iter().find_map(|p| {
-        registered
-            .iter()
-            .find(|c| c.model_id().name == format!("lm-{p}"))
-    });
+    let judge = ["3m", "800k", "200k"]
+        .iter()
+        .find_map(|p| crate::codecs::lm::find(&format!("lm-{p}")));
     let (mut bits_sample, mut bits_real) = (None, None);
     if let Some(j) = judge {
         bits_sample = Some(bits_per_byte(&mut ModelPredictor::new(j), prompt, &sample)?);

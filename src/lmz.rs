@@ -91,9 +91,7 @@ pub fn plan(len: usize, codec: &str) -> Result<(usize, usize), LmzError> {
     if codec != STORED {
         codec_for(codec)?;
     }
-    let lm = codecs::lm::registered()
-        .into_iter()
-        .find(|c| c.model_id().name == codec);
+    let lm = codecs::lm::find(codec);
     let size = match lm {
         Some(m) => m.window() * WINDOWS_PER_CHUNK,
         None => len.max(1),
@@ -132,10 +130,7 @@ pub fn assemble(data: &[u8], codec: &str, chunks: Vec<Vec<u8>>) -> Result<Vec<u8
         };
         (STORED, chunks, data.len().max(1), None)
     } else {
-        let model = codecs::lm::registered()
-            .into_iter()
-            .find(|c| c.model_id().name == codec)
-            .map(|m| m.model_id().clone());
+        let model = codecs::lm::find(codec).map(|m| m.model_id().clone());
         (codec, chunks, chunk_size, model)
     };
     let header = Header {

@@ -129,9 +129,7 @@ pub fn run(
         let Some(first) = files.first() else { continue };
         let bytes: usize = files.iter().map(|p| p.stream.len()).sum();
         for &codec in codecs.iter().filter(|c| c.accepts(&first.layout)) {
-            let model = lm::registered()
-                .into_iter()
-                .find(|m| m.model_id().name == codec.name());
+            let model = lm::find(codec.name());
             let params = model.map_or(0, |m| m.config().param_count());
             // The paper codes its models in chunks only.
             let modes: &[Mode] = if model.is_some() {

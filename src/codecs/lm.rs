@@ -278,6 +278,16 @@ pub fn registered() -> Vec<&'static LmCodec> {
     MODELS.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
+/// The registered model codec called `name` (e.g. `lm-200k`), if any.
+pub fn find(name: &str) -> Option<&'static LmCodec> {
+    MODELS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .copied()
+        .find(|c| c.name == name)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
