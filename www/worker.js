@@ -3,8 +3,9 @@ import init, * as lmzip from '../pkg/lmzip.js';
 
 // The shipped models (integer engine, .lmzi), loaded once per worker; a missing one is simply
 // not offered.
+// Keep this list in step with models/ (the page test checks every shipped model is offered).
 // `?models=none` on the page (passed on to the worker) skips them, e.g. for quick tests.
-const MODELS = new URL(import.meta.url).searchParams.get('models') === 'none' ? [] : ['200k', '800k', '3m'];
+const MODELS = new URL(import.meta.url).searchParams.get('models') === 'none' ? [] : ['200k', '800k', '3m', '200k-multi'];
 const ready = init().then(async () => {
   for (const name of MODELS) {
     try {
