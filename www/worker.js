@@ -2,12 +2,22 @@
 import init, * as lmzip from '../pkg/lmzip.js';
 
 // The shipped models (integer engine, .lmzi), loaded once per worker; a missing one is simply
-// not offered.
-// Keep this list in step with models/ (the page test checks every shipped model is offered).
-// `?models=none` on the page (passed on to the worker) skips them, e.g. for quick tests.
-const MODELS = new URL(import.meta.url).searchParams.get('models') === 'none' ? [] : ['200k', '800k', '3m', '200k-multi'];
+// not offered. `?models=none` on the page (passed on to the worker) skips them, e.g. for quick tests.
+const NO_MODELS = new URL(import.meta.url).searchParams.get('models') === 'none';
+
+/** The shipped models' names, listed by the build from models/ (none when offline). */
+async function modelNames() {
+  if (NO_MODELS) return [];
+  try {
+    const res = await fetch(new URL('../pkg/models.json', import.meta.url));
+    return res.ok ? await res.json() : [];
+  } catch {
+    return [];
+  }
+}
+
 const ready = init().then(async () => {
-  for (const name of MODELS) {
+  for (const name of await modelNames()) {
     try {
       const res = await fetch(new URL(`../models/${name}/model.lmzi`, import.meta.url));
       if (res.ok) lmzip.register_model(name, new Uint8Array(await res.arrayBuffer()));
