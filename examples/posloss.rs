@@ -10,7 +10,10 @@ fn main() {
     for a in &args[3..] {
         let p = std::path::PathBuf::from(a);
         if p.is_dir() {
-            let mut v: Vec<_> = std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()).collect();
+            let mut v: Vec<_> = std::fs::read_dir(&p)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
             v.sort();
             files.extend(v);
         } else {
@@ -44,7 +47,12 @@ fn main() {
     let n: usize = cnt.iter().sum();
     print!("{model}: all {:.3}", tot / n as f64);
     for i in 0..8 {
-        print!(" | {}-{}: {:.3}", i * 64, i * 64 + 63, sum[i] / cnt[i].max(1) as f64);
+        print!(
+            " | {}-{}: {:.3}",
+            i * 64,
+            i * 64 + 63,
+            sum[i] / cnt[i].max(1) as f64
+        );
     }
     let half: f64 = sum[4..].iter().sum::<f64>() / cnt[4..].iter().sum::<usize>() as f64;
     println!(" | 256+: {half:.3}");

@@ -65,6 +65,9 @@ pub enum TrainError {
         /// The checkpoint directory.
         dir: String,
     },
+    /// A `--mix` that does not fit the data.
+    #[error("--mix: {0}")]
+    Mix(String),
     /// Too little text for the window size.
     #[error("not enough training text: need more than {0} bytes per file after the hold-out")]
     TooLittleData(usize),
@@ -92,6 +95,10 @@ pub struct Corpus {
     train: Vec<Vec<u8>>,
     /// Indices into `train` per modality, in the order first seen.
     groups: Vec<Vec<usize>>,
+    /// The modality of each group.
+    kinds: Vec<&'static str>,
+    /// Relative draw weight of each group; empty for equal draws.
+    mix: Vec<u64>,
     valid: Vec<u8>,
 }
 
@@ -154,8 +161,36 @@ impl Corpus {
         Ok(Self {
             train,
             groups,
+            kinds,
+            mix: Vec::new(),
             valid,
         })
+    }
+
+    /// Draws modalities in proportion to `weights` (`text=1,image=2,audio=2`) instead of
+    /// equally: once a model knows one modality, the others can get more of the steps.
+    pub fn with_mix(mut self, weights: &str) -> Result<Self, TrainError> {
+        let mut mix = vec![None; self.kinds.len()];
+        for part in weights.split(',').filter(|p| !p.trim().is_empty()) {
+            let bad = || TrainError::Mix(format!("{part:?} is not modality=weight"));
+            let (kind, w) = part.split_once('=').ok_or_else(bad)?;
+            let w: u64 = w.trim().parse().map_err(|_| bad())?;
+            let g = self
+                .kinds
+                .iter()
+                .position(|k| *k == kind.trim())
+                .ok_or_else(|| TrainError::Mix(format!("no {kind} files in the data")))?;
+            mix[g] = Some(w);
+        }
+        self.mix = mix
+            .iter()
+            .zip(&self.kinds)
+            .map(|(w, k)| w.ok_or_else(|| TrainError::Mix(format!("no weight for {k}"))))
+            .collect::<Result<_, _>>()?;
+        if self.mix.iter().sum::<u64>() == 0 {
+            return Err(TrainError::Mix("every weight is zero".into()));
+        }
+        Ok(self)
     }
 
     /// Bytes available for training.
@@ -171,7 +206,19 @@ impl Corpus {
     /// A random window of `len` bytes: a modality uniformly (when there are several), then a
     /// file weighted by size.
     fn sample(&self, len: usize, rng: &mut u64) -> &[u8] {
-        let group = if self.groups.len() > 1 {
+        let group = if !self.mix.is_empty() {
+            let mut pick = next(rng) % self.mix.iter().sum::<u64>();
+            let g = self
+                .mix
+                .iter()
+                .position(|&w| {
+                    let here = pick < w;
+                    pick = pick.saturating_sub(w);
+                    here
+                })
+                .unwrap_or(0);
+            &self.groups[g]
+        } else if self.groups.len() > 1 {
             &self.groups[(next(rng) % self.groups.len() as u64) as usize]
         } else {
             &self.groups[0]
@@ -534,6 +581,37 @@ mod tests {
             seen.insert(file);
         }
         assert_eq!(seen.len(), 3, "every modality drawn");
+
+        // A mix steers the draws: text never, audio four times as often as images.
+        let kind_of = |c: &Corpus, w: &[u8]| {
+            let file = c.train.iter().position(|t| t.windows(64).any(|x| x == w));
+            let g = c.groups.iter().position(|g| g.contains(&file.unwrap()));
+            c.kinds[g.unwrap()]
+        };
+        let mixed = Corpus::load(std::slice::from_ref(&dir), 0.05, 64)
+            .unwrap()
+            .with_mix("text=0, image=1,audio=4")
+            .unwrap();
+        let mut counts = std::collections::BTreeMap::new();
+        for _ in 0..500 {
+            let w = mixed.sample(64, &mut rng);
+            *counts.entry(kind_of(&mixed, w)).or_insert(0) += 1;
+        }
+        assert_eq!(counts.get("text"), None);
+        let (image, audio) = (counts["image"], counts["audio"]);
+        assert!(
+            (300..500).contains(&audio) && audio > 2 * image,
+            "{counts:?}"
+        );
+        for bad in [
+            "text=1,image=1",
+            "text=1,image=x,audio=1",
+            "video=1",
+            "text=0,image=0,audio=0",
+        ] {
+            let c = Corpus::load(std::slice::from_ref(&dir), 0.05, 64).unwrap();
+            assert!(matches!(c.with_mix(bad), Err(TrainError::Mix(_))), "{bad}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 

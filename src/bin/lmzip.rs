@@ -185,6 +185,9 @@ struct TrainArgs {
     /// CPU threads for the tensor kernels.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Draw weights of the modalities, e.g. `text=1,image=2,audio=2` (default: equal).
+    #[arg(long)]
+    mix: Option<String>,
 }
 
 #[cfg(feature = "train")]
@@ -263,7 +266,10 @@ fn train_cmd(a: TrainArgs) -> Res<()> {
         home.join(".cache/lmzip")
             .join(format!("{}-{}", a.preset, a.seq_len))
     });
-    let corpus = Corpus::load(&a.data, config.holdout, config.seq_len)?;
+    let mut corpus = Corpus::load(&a.data, config.holdout, config.seq_len)?;
+    if let Some(mix) = &a.mix {
+        corpus = corpus.with_mix(mix)?;
+    }
     eprintln!(
         "training {} ({} parameters) on {} bytes, checkpoints in {}",
         a.preset,
