@@ -65,6 +65,9 @@ pub enum TrainError {
         /// The checkpoint directory.
         dir: String,
     },
+    /// The asked-for backend is not available.
+    #[error("{0}")]
+    Backend(String),
     /// A `--mix` that does not fit the data.
     #[error("--mix: {0}")]
     Mix(String),
@@ -322,17 +325,86 @@ pub trait Progress {
     fn eval(&mut self, state: &TrainState, val_bpb: f64);
 }
 
+/// Where the tensors live while training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// burn's pure-Rust CPU backend (the fastest here).
+    Flex,
+    /// A GPU through wgpu (Vulkan, Metal, DX12; needs the `gpu` feature).
+    Wgpu,
+}
+
+impl Backend {
+    /// The backend named `flex` or `wgpu`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "flex" | "cpu" => Some(Backend::Flex),
+            "wgpu" | "gpu" => Some(Backend::Wgpu),
+            _ => None,
+        }
+    }
+
+    /// The backend's device, checked by a first small operation so that a missing GPU is an
+    /// error here instead of a panic somewhere in training.
+    pub fn device(self) -> Result<Device, TrainError> {
+        match self {
+            Backend::Flex => Ok(Device::flex()),
+            Backend::Wgpu => wgpu_device(),
+        }
+    }
+}
+
+#[cfg(feature = "gpu")]
+fn wgpu_device() -> Result<Device, TrainError> {
+    use burn::tensor::DeviceKind;
+    // wgpu reports a missing adapter by panicking: catch it, quietly, and say so.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let probe = std::panic::catch_unwind(|| {
+        let device = Device::wgpu(DeviceKind::DefaultDevice);
+        let sum: f32 = Tensor::<1>::ones([4], &device).sum().into_scalar();
+        (device, sum)
+    });
+    std::panic::set_hook(hook);
+    match probe {
+        Ok((device, sum)) if sum == 4.0 => Ok(device),
+        Ok((_, sum)) => Err(TrainError::Backend(format!(
+            "the wgpu device computed 1+1+1+1 = {sum}"
+        ))),
+        Err(e) => {
+            let why = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(TrainError::Backend(format!(
+                "no usable GPU adapter through wgpu (on Debian, `mesa-vulkan-drivers` gives a \
+                 software one): {why}"
+            )))
+        }
+    }
+}
+
+#[cfg(not(feature = "gpu"))]
+fn wgpu_device() -> Result<Device, TrainError> {
+    Err(TrainError::Backend(
+        "this build has no GPU backend: build with `cargo build --release --features gpu`".into(),
+    ))
+}
+
 /// Trains until `config.steps`, or until `stop_after` more steps (for tests and time-boxed runs),
-/// saving to `ckpt` every `checkpoint_secs` and at the end. Resumes if `ckpt` holds a run.
+/// saving to `ckpt` every `checkpoint_secs` and at the end. Resumes if `ckpt` holds a run (made
+/// on any backend).
 pub fn train(
     config: &TrainConfig,
     corpus: &Corpus,
     ckpt: &Checkpoint,
+    backend: Backend,
     checkpoint_secs: f64,
     stop_after: Option<u64>,
     progress: &mut dyn Progress,
 ) -> Result<TrainState, TrainError> {
-    let device = Device::flex().autodiff();
+    let device = backend.device()?.autodiff();
     device.seed(config.seed);
     let mut model = Transformer::new(&config.model, &device);
     let mut optim = AdamConfig::new()
@@ -654,16 +726,43 @@ mod tests {
         let base = std::env::temp_dir().join(format!("lmzip-train-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let straight = Checkpoint::new(base.join("straight"));
-        let s = train(&config, &corpus, &straight, 1e9, None, &mut Quiet).unwrap();
+        let s = train(
+            &config,
+            &corpus,
+            &straight,
+            Backend::Flex,
+            1e9,
+            None,
+            &mut Quiet,
+        )
+        .unwrap();
         assert_eq!(s.step, 6);
         assert_eq!(s.curve.len(), 2);
         assert!(s.curve.iter().all(|c| c.3.is_finite() && c.3 > 0.0));
 
         // Stopped after 3 steps (as a kill after a checkpoint would), then resumed.
         let resumed = Checkpoint::new(base.join("resumed"));
-        let first = train(&config, &corpus, &resumed, 0.0, Some(3), &mut Quiet).unwrap();
+        let first = train(
+            &config,
+            &corpus,
+            &resumed,
+            Backend::Flex,
+            0.0,
+            Some(3),
+            &mut Quiet,
+        )
+        .unwrap();
         assert_eq!(first.step, 3);
-        let second = train(&config, &corpus, &resumed, 1e9, None, &mut Quiet).unwrap();
+        let second = train(
+            &config,
+            &corpus,
+            &resumed,
+            Backend::Flex,
+            1e9,
+            None,
+            &mut Quiet,
+        )
+        .unwrap();
         assert_eq!(second.step, 6);
         assert_eq!(second.tokens, s.tokens);
         let a = Weights::from_bytes(&std::fs::read(straight.exported()).unwrap()).unwrap();
@@ -683,10 +782,87 @@ mod tests {
         let mut other = config.clone();
         other.lr = 1.0;
         assert!(matches!(
-            train(&other, &corpus, &resumed, 1e9, None, &mut Quiet),
+            train(
+                &other,
+                &corpus,
+                &resumed,
+                Backend::Flex,
+                1e9,
+                None,
+                &mut Quiet
+            ),
             Err(TrainError::ConfigMismatch { .. })
         ));
         let _ = std::fs::remove_dir_all(&base);
+    }
+
+    /// Without the `gpu` feature, asking for the GPU is a clear error, not a panic.
+    #[cfg(not(feature = "gpu"))]
+    #[test]
+    fn wgpu_without_the_feature_says_how_to_get_it() {
+        let e = Backend::Wgpu.device().unwrap_err();
+        assert!(e.to_string().contains("--features gpu"), "{e}");
+        assert_eq!(Backend::parse("wgpu"), Some(Backend::Wgpu));
+        assert_eq!(Backend::parse("tpu"), None);
+    }
+
+    /// On a GPU (lavapipe's software Vulkan in CI), burn's forward pass is the plain model's
+    /// function and a short run trains, checkpoints and exports.
+    #[cfg(feature = "gpu")]
+    #[test]
+    fn trains_on_wgpu() {
+        let _turn = SEED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let device = Backend::Wgpu
+            .device()
+            .expect("a wgpu adapter (mesa-vulkan-drivers)");
+        device.seed(7);
+        let config = tiny_config();
+        let model = Transformer::new(&config.model, &device);
+        let text = &include_bytes!("../tests/data/sample.txt")[..31];
+        let mut input = vec![0i64];
+        input.extend(text.iter().map(|&b| i64::from(b)));
+        let t = input.len();
+        let logp: Vec<f32> = model
+            .forward(Tensor::from_data(
+                TensorData::new(input.clone(), [1, t]),
+                &device,
+            ))
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let plain =
+            FloatModel::new(&Weights::from_bytes(&model.export().to_bytes()).unwrap()).unwrap();
+        let mut s = plain.session();
+        let mut worst = 0.0f32;
+        for (pos, &tok) in input.iter().enumerate() {
+            let row = s.step(tok as u8);
+            for v in 0..VOCAB {
+                worst = worst.max((row[v] - logp[pos * VOCAB + v]).abs());
+            }
+        }
+        assert!(worst < 1e-3, "largest log-prob difference {worst}");
+
+        let dir = std::env::temp_dir().join(format!("lmzip-wgpu-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ckpt = Checkpoint::new(&dir);
+        let s = train(
+            &config,
+            &corpus(),
+            &ckpt,
+            Backend::Wgpu,
+            1e9,
+            None,
+            &mut Quiet,
+        )
+        .unwrap();
+        assert_eq!(s.step, config.steps);
+        assert!(s
+            .curve
+            .iter()
+            .all(|c| c.2.is_finite() && c.3.is_finite() && c.3 > 0.0));
+        let w = Weights::from_bytes(&std::fs::read(ckpt.exported()).unwrap()).unwrap();
+        assert!(FloatModel::new(&w).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

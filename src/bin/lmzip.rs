@@ -185,6 +185,9 @@ struct TrainArgs {
     /// CPU threads for the tensor kernels.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Tensor backend: `flex` (CPU) or `wgpu` (a GPU; build with `--features gpu`).
+    #[arg(long, default_value = "flex")]
+    backend: String,
     /// Draw weights of the modalities, e.g. `text=1,image=2,audio=2` (default: equal).
     #[arg(long)]
     mix: Option<String>,
@@ -266,6 +269,8 @@ fn train_cmd(a: TrainArgs) -> Res<()> {
         home.join(".cache/lmzip")
             .join(format!("{}-{}", a.preset, a.seq_len))
     });
+    let backend = train::Backend::parse(&a.backend)
+        .ok_or(format!("unknown backend {:?} (flex, wgpu)", a.backend))?;
     let mut corpus = Corpus::load(&a.data, config.holdout, config.seq_len)?;
     if let Some(mix) = &a.mix {
         corpus = corpus.with_mix(mix)?;
@@ -287,6 +292,7 @@ fn train_cmd(a: TrainArgs) -> Res<()> {
         &config,
         &corpus,
         &ckpt,
+        backend,
         a.checkpoint_minutes * 60.0,
         a.stop_after,
         &mut Bar(bar.clone()),

@@ -75,9 +75,7 @@ pub struct Block {
 impl Block {
     fn forward(&self, x: Tensor<3>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<3> {
         let a = self.ln1.forward(x.clone() + self.attn.forward(x, cos, sin));
-        let m = self
-            .fc2
-            .forward(gelu(self.fc1.forward(a.clone())));
+        let m = self.fc2.forward(gelu(self.fc1.forward(a.clone())));
         self.ln2.forward(a + m)
     }
 }
