@@ -38,6 +38,8 @@ if [ "$want_test" = "--test" ]; then
   if command -v convert >/dev/null && ! convert -version 2>/dev/null | grep -q ImageMagick; then
     missing+=(imagemagick)
   fi
+  # A software Vulkan GPU (lavapipe), for the training test on the wgpu backend.
+  ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers libvulkan1)
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian packages: ${missing[*]}"
     as_root apt-get update -q >/dev/null
