@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's second command, and what CI runs: every test, from a fresh machine.
-#   1. Rust: formatting, clippy, unit and integration tests (native).
+#   1. Rust: formatting, clippy, unit and integration tests (native; training also on wgpu, on
+#      lavapipe's software Vulkan).
 #   2. wasm under Node: the same bytes as native, .lmz both ways.
 #   3. The page in Debian's headless Chromium, driven by Playwright.
 set -euo pipefail
@@ -15,13 +16,13 @@ bash scripts/setup.sh --test
 echo "==> cargo fmt --check"
 cargo fmt --check
 echo "==> cargo clippy"
-cargo clippy --release --all-targets --features train -- -D warnings
+cargo clippy --release --all-targets --features gpu -- -D warnings
 cargo clippy --release --lib --target wasm32-unknown-unknown --no-default-features -- -D warnings
 echo "==> cargo test (native)"
-cargo test --release --features train 2>&1 | tee "$CARGO_TARGET_DIR/cargo-test.log"
+cargo test --release --features gpu 2>&1 | tee "$CARGO_TARGET_DIR/cargo-test.log"
 
 echo "==> building the wasm library"
-cargo build --release --features train --bin lmzip
+cargo build --release --features gpu --bin lmzip
 bash scripts/build-web.sh --node
 
 export LMZIP_BIN="$CARGO_TARGET_DIR/release/lmzip"
