@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Training throughput on this machine: tokens (bytes) per second for each preset, backend and
 # thread count, over a few real steps (batch 16 × 512 bytes of data/text/train.txt).
-#   bash scripts/train_throughput.sh [STEPS] [BACKENDS]     e.g. 6 "flex wgpu"
+#   bash scripts/train_throughput.sh [STEPS] [BACKENDS] [PRESETS]   e.g. 6 "flex wgpu" "200k 800k 3m"
 # wgpu needs a build with `--features gpu`; without a GPU it runs on lavapipe (software).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 steps=${1:-6}
 backends=${2:-flex}
+presets=${3:-200k 800k 3m}
 bin=${LMZIP_BIN:-target/release/lmzip}
 data=${LMZIP_DATA:-data/text/train.txt}
 [ -f "$data" ] || { echo "no $data: run bash ../shared/data/fetch.sh data" >&2; exit 1; }
@@ -14,7 +15,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "| preset | backend | threads | tokens/s |"
 echo "|---|---|---|---|"
-for preset in 200k 800k 3m; do
+for preset in $presets; do
   for backend in $backends; do
     for threads in 1 2; do
       if [ "$backend" != flex ] && [ "$threads" = 2 ]; then continue; fi
