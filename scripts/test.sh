@@ -22,7 +22,8 @@ echo "==> cargo test (native)"
 cargo test --release --features gpu 2>&1 | tee "$CARGO_TARGET_DIR/cargo-test.log"
 
 echo "==> building the wasm library"
-cargo build --release --features gpu --bin lmzip
+# `cargo test` built target/release/lmzip for tests/cli.rs; a separate `cargo build` would resolve
+# features without the dev-dependencies and compile the wgpu stack a second time (~15 min cold).
 bash scripts/build-web.sh --node
 
 export LMZIP_BIN="$CARGO_TARGET_DIR/release/lmzip"

@@ -2,7 +2,7 @@
 //! validation bits per byte on a held-back slice of the training files, checkpointing every few
 //! minutes and resuming after any interruption (native only, `train` feature).
 
-use crate::model::{ModelConfig, Transformer, VOCAB};
+use crate::model::{ModelConfig, Transformer, Weights, VOCAB};
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
@@ -35,6 +35,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Fraction of each training file held back for validation.
     pub holdout: f64,
+    /// Exported weights (`.lmzw`) to start from instead of random ones; a new schedule and
+    /// optimiser state begin there.
+    #[serde(default)]
+    pub init: Option<PathBuf>,
 }
 
 /// Progress that a checkpoint carries.
@@ -68,6 +72,9 @@ pub enum TrainError {
     /// The asked-for backend is not available.
     #[error("{0}")]
     Backend(String),
+    /// The `--init` weights do not fit the preset.
+    #[error("--init: {0}")]
+    Init(String),
     /// A `--mix` that does not fit the data.
     #[error("--mix: {0}")]
     Mix(String),
@@ -414,6 +421,12 @@ pub fn train(
         rng: config.seed ^ 0x5EED,
         ..TrainState::default()
     };
+    if let Some(init) = config.init.as_ref().filter(|_| ckpt.resume_dir().is_none()) {
+        let bytes = std::fs::read(init).map_err(|e| io(format!("{}: {e}", init.display())))?;
+        model = Weights::from_bytes(&bytes)
+            .and_then(|w| model.with_weights(&w))
+            .map_err(|e| TrainError::Init(format!("{}: {e}", init.display())))?;
+    }
     if let Some(from) = ckpt.resume_dir() {
         let saved: TrainConfig = read_json(&ckpt.path("config.json"))?;
         if &saved != config {
@@ -429,8 +442,9 @@ pub fn train(
             .load(from.join("optim.bpk"))
             .map_err(|e| io(format!("{e:?}")))?;
     }
-    // Fixed validation windows, the same at every evaluation and across resumptions.
-    let mut vrng = config.seed ^ 0xE7A1;
+    // Fixed validation windows, the same at every evaluation, across resumptions and across
+    // seeds (so a run continued with another seed is measured on the same bytes).
+    let mut vrng = 0xE7A1;
     let stride = config.seq_len;
     let n_valid = (corpus.valid.len() / stride).max(1);
     let valid: Vec<&[u8]> = (0..config.eval_windows.min(n_valid))
@@ -555,7 +569,7 @@ fn save(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{FloatModel, Weights};
+    use crate::model::FloatModel;
 
     /// burn's seed is global to the device: tests that seed and initialise take turns.
     static SEED_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -580,6 +594,7 @@ mod tests {
             eval_windows: 2,
             seed: 11,
             holdout: 0.1,
+            init: None,
         }
     }
 
@@ -716,6 +731,77 @@ mod tests {
             worst < 1e-6,
             "a later token changed earlier predictions by {worst}"
         );
+    }
+
+    #[test]
+    fn a_warm_start_begins_from_the_given_weights() {
+        let _turn = SEED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let corpus = corpus();
+        let base = std::env::temp_dir().join(format!("lmzip-train-init-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let first = Checkpoint::new(base.join("first"));
+        train(
+            &tiny_config(),
+            &corpus,
+            &first,
+            Backend::Flex,
+            1e9,
+            None,
+            &mut Quiet,
+        )
+        .unwrap();
+        let trained = std::fs::read(first.exported()).unwrap();
+
+        // Another seed would start elsewhere; --init starts where the first run ended.
+        let config = TrainConfig {
+            seed: 99,
+            init: Some(first.exported()),
+            ..tiny_config()
+        };
+        let warm = Checkpoint::new(base.join("warm"));
+        train(
+            &config,
+            &corpus,
+            &warm,
+            Backend::Flex,
+            1e9,
+            Some(0),
+            &mut Quiet,
+        )
+        .unwrap();
+        assert_eq!(std::fs::read(warm.exported()).unwrap(), trained);
+        let s = train(
+            &config,
+            &corpus,
+            &warm,
+            Backend::Flex,
+            1e9,
+            Some(2),
+            &mut Quiet,
+        )
+        .unwrap();
+        assert_eq!(s.step, 2);
+        assert_ne!(std::fs::read(warm.exported()).unwrap(), trained);
+
+        // Weights of another shape are refused with the reason.
+        let mut other = tiny_config();
+        other.model.d_model *= 2;
+        other.init = Some(first.exported());
+        let err = train(
+            &other,
+            &corpus,
+            &Checkpoint::new(base.join("other")),
+            Backend::Flex,
+            1e9,
+            None,
+            &mut Quiet,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, TrainError::Init(ref m) if m.contains("d=")),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]

@@ -42,9 +42,11 @@ fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
 struct CodecInfo {
     name: &'static str,
     setting: &'static str,
+    /// A model's parameter count (its work per byte), none for classical codecs.
+    params: Option<usize>,
 }
 
-/// Every classical codec: `[{name, setting}]`.
+/// Every codec: `[{name, setting, params}]`.
 #[wasm_bindgen]
 pub fn codecs() -> Result<JsValue, JsError> {
     let list: Vec<CodecInfo> = codecs::all()
@@ -52,6 +54,7 @@ pub fn codecs() -> Result<JsValue, JsError> {
         .map(|c| CodecInfo {
             name: c.name(),
             setting: c.setting(),
+            params: codecs::lm::find(c.name()).map(|m| m.config().param_count()),
         })
         .collect();
     to_js(&list)

@@ -5,6 +5,13 @@ const MAX_BYTES = 100 * 1024 * 1024; // the library refuses more (modality::MAX_
 const MODES = ['whole', 'chunked'];
 // The float model codes a few KB per second in wasm: run it on files up to this size only.
 const LM_LIMIT = 64 * 1024;
+/** The model size LM_LIMIT is set for; bigger models get proportionally fewer bytes (same wait). */
+const LM_LIMIT_PARAMS = 1_000_000;
+
+/** The most stream bytes a model codec measures in the page. */
+function lmLimit(params) {
+  return Math.min(LM_LIMIT, Math.floor(LM_LIMIT * LM_LIMIT_PARAMS / Math.max(params ?? 0, 1)));
+}
 const $ = (sel) => document.querySelector(sel);
 
 const models = new URLSearchParams(location.search).get('models');
@@ -162,7 +169,9 @@ function markBest(results) {
 }
 
 async function analyse(file) {
-  const settings = new Map((await pool.run('codecs')).map((c) => [c.name, c.setting]));
+  const codecList = await pool.run('codecs');
+  const settings = new Map(codecList.map((c) => [c.name, c.setting]));
+  const params = new Map(codecList.map((c) => [c.name, c.params]));
   setStatus('Reading the file…');
   const info = await pool.run('inspect', {}, file);
   current.info = info;
@@ -175,12 +184,12 @@ async function analyse(file) {
   fillGenerators();
   $('#make-lmz').disabled = false;
 
-  const tooBigForModels = info.bytes > LM_LIMIT;
-  for (const codec of info.codecs.filter((c) => c.startsWith('lm-') && tooBigForModels)) {
-    for (const mode of MODES) failRow(codec, mode, `skipped: the model codes files up to ${fmt.format(LM_LIMIT)} bytes in the browser; use the CLI`, 'skipped');
+  const tooBig = (c) => c.startsWith('lm-') && info.bytes > lmLimit(params.get(c));
+  for (const codec of info.codecs.filter(tooBig)) {
+    for (const mode of MODES) failRow(codec, mode, `skipped: this model codes files up to ${fmt.format(lmLimit(params.get(codec)))} bytes in the browser; use the CLI`, 'skipped');
   }
   const jobs = info.codecs
-    .filter((c) => !(c.startsWith('lm-') && tooBigForModels))
+    .filter((c) => !tooBig(c))
     .flatMap((codec) => MODES.map((mode) => ({ codec, mode })));
   const done = new Map();
   const fractions = new Map();

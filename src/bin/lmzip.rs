@@ -188,6 +188,10 @@ struct TrainArgs {
     /// Tensor backend: `flex` (CPU) or `wgpu` (a GPU; build with `--features gpu`).
     #[arg(long, default_value = "flex")]
     backend: String,
+    /// Start from these exported weights (e.g. `models/200k/model.lmzw`) instead of random ones,
+    /// when the run's own checkpoint is gone; a new schedule begins.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Draw weights of the modalities, e.g. `text=1,image=2,audio=2` (default: equal).
     #[arg(long)]
     mix: Option<String>,
@@ -261,6 +265,7 @@ fn train_cmd(a: TrainArgs) -> Res<()> {
         eval_windows: a.eval_windows,
         seed: a.seed,
         holdout: 0.01,
+        init: a.init,
     };
     let dir = a.dir.unwrap_or_else(|| {
         let home = std::env::var_os("HOME")

@@ -4,7 +4,7 @@
 //! `(B, T, …)`: batch, time. The plain-Rust [`super::infer`] computes exactly this function.
 
 use super::config::{ModelConfig, VOCAB};
-use super::weights::Weights;
+use super::weights::{Weights, WeightsError};
 use burn::module::{Module, Param};
 use burn::nn::{
     Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
@@ -121,6 +121,38 @@ fn put_norm(w: &mut Weights, name: &str, n: &LayerNorm) {
     );
 }
 
+/// Replaces a parameter with the named tensor of `w`, which must have the same shape.
+fn take<const D: usize>(
+    p: &mut Param<Tensor<D>>,
+    w: &Weights,
+    name: &str,
+) -> Result<(), WeightsError> {
+    let old = p.val();
+    let dims = old.dims();
+    let values = w.get(name, &dims)?.to_vec();
+    let tensor = Tensor::from_data(TensorData::new(values, dims), &old.device());
+    *p = Param::from_tensor(tensor);
+    Ok(())
+}
+
+/// [`take`] for a linear layer's weight and bias.
+fn take_linear(l: &mut Linear, w: &Weights, name: &str) -> Result<(), WeightsError> {
+    take(&mut l.weight, w, &format!("{name}.w"))?;
+    match l.bias.as_mut() {
+        Some(b) => take(b, w, &format!("{name}.b")),
+        None => Ok(()),
+    }
+}
+
+/// [`take`] for a LayerNorm's gain and shift.
+fn take_norm(n: &mut LayerNorm, w: &Weights, name: &str) -> Result<(), WeightsError> {
+    take(&mut n.gamma, w, &format!("{name}.gamma"))?;
+    match n.beta.as_mut() {
+        Some(b) => take(b, w, &format!("{name}.beta")),
+        None => Ok(()),
+    }
+}
+
 fn linear(d_in: usize, d_out: usize, bias: bool, device: &Device) -> Linear {
     LinearConfig::new(d_in, d_out).with_bias(bias).init(device)
 }
@@ -203,6 +235,46 @@ impl Transformer {
                 .map_or(4, |b| b.fc1.weight.dims()[1] / self.d_model),
             context: self.context,
         }
+    }
+
+    /// This model with the parameters of exported weights of the same shape: a warm start
+    /// from a shipped model when its training checkpoint is gone. The context may differ
+    /// (rotary positions have no parameters).
+    pub fn with_weights(mut self, w: &Weights) -> Result<Self, WeightsError> {
+        let mine = self.config();
+        let theirs = &w.config;
+        if (mine.d_model, mine.n_heads, mine.n_layers, mine.widening)
+            != (
+                theirs.d_model,
+                theirs.n_heads,
+                theirs.n_layers,
+                theirs.widening,
+            )
+        {
+            return Err(WeightsError::Invalid(format!(
+                "the weights are a d={} h={} l={} model, this one d={} h={} l={}",
+                theirs.d_model,
+                theirs.n_heads,
+                theirs.n_layers,
+                mine.d_model,
+                mine.n_heads,
+                mine.n_layers
+            )));
+        }
+        take(&mut self.embed.weight, w, "embed")?;
+        for (i, b) in self.blocks.iter_mut().enumerate() {
+            let p = |s: &str| format!("layers.{i}.{s}");
+            take(&mut b.attn.wq.weight, w, &p("wq"))?;
+            take(&mut b.attn.wk.weight, w, &p("wk"))?;
+            take(&mut b.attn.wv.weight, w, &p("wv"))?;
+            take(&mut b.attn.wo.weight, w, &p("wo"))?;
+            take_norm(&mut b.ln1, w, &p("ln1"))?;
+            take_linear(&mut b.fc1, w, &p("fc1"))?;
+            take_linear(&mut b.fc2, w, &p("fc2"))?;
+            take_norm(&mut b.ln2, w, &p("ln2"))?;
+        }
+        take_linear(&mut self.head, w, "head")?;
+        Ok(self)
     }
 
     /// Copies every parameter into plain [`Weights`] (plus the rotary tables).
