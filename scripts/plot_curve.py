@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Plots training curves written by `lmzip train` (curve.tsv) into one PNG.
 
-Usage: python3 scripts/plot_curve.py OUT.png LABEL=path/to/curve.tsv [LABEL=...]
+Usage: python3 scripts/plot_curve.py OUT.png LABEL=path/to/curve.tsv[@BYTES] [LABEL=...]
+
+`@BYTES` shifts a run that was started from another run's weights (`train --init`) by the bytes
+that run had seen, so the curves line up on one axis.
 Needs matplotlib (pip install matplotlib).
 """
 import sys
@@ -27,8 +30,9 @@ def main():
     fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
     for spec in series:
         label, path = spec.split("=", 1)
+        path, _, offset = path.partition("@")
         rows = read(path)
-        tokens = [r[1] / 1e6 for r in rows]
+        tokens = [(r[1] + int(offset or 0)) / 1e6 for r in rows]
         ax.plot(tokens, [r[3] for r in rows], label=f"{label} validation", linewidth=2)
         ax.plot(tokens, [r[2] for r in rows], label=f"{label} train", linewidth=1, alpha=0.5)
     ax.set_xlabel("training bytes seen (millions)")
