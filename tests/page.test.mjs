@@ -43,7 +43,7 @@ async function tableSizes(page) {
   const cells = await page.$$eval('#results td[data-part="bytes"]', (tds) => tds.map((td) => ({
     codec: td.closest('tr').dataset.codec, mode: td.dataset.mode,
     bytes: Number(td.dataset.bytes), roundtrip: td.dataset.roundtrip === 'true',
-    skipped: td.classList.contains('skipped'), note: td.title,
+    skipped: td.classList.contains('skipped'), note: td.title, text: td.textContent,
   })));
   return new Map(cells.map((c) => [`${c.codec}|${c.mode}`, c]));
 }
@@ -93,6 +93,7 @@ test('sizes on the page equal the CLI for real text, image and audio', async () 
         // Only a model too big for this file in the browser may be skipped, and it says why.
         assert.ok(r.codec.startsWith('lm-'), `${name}: ${r.codec} skipped`);
         assert.match(got.note, /codes files up to [\d,]+ bytes/);
+        assert.equal(got.text, 'skipped');
         continue;
       }
       measuredModels += r.codec.startsWith('lm-') ? 1 : 0;

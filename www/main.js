@@ -119,7 +119,9 @@ function fillRow(r) {
 function failRow(codec, mode, msg, cls = 'fail') {
   const tr = $(`#results tr[data-codec="${codec}"]`);
   for (const td of tr?.querySelectorAll(`td[data-mode="${mode}"]`) ?? []) {
-    td.classList.remove('pending'); td.classList.add(cls); td.textContent = '—'; td.title = msg;
+    td.classList.remove('pending'); td.classList.add(cls); td.title = msg;
+    // A skipped model says so where the size would be; the reason is in the tooltip.
+    td.textContent = cls === 'skipped' && td.dataset.part === 'bytes' ? 'skipped' : '—';
   }
 }
 
