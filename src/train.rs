@@ -421,13 +421,14 @@ pub fn train(
         rng: config.seed ^ 0x5EED,
         ..TrainState::default()
     };
-    if let Some(init) = config.init.as_ref().filter(|_| ckpt.resume_dir().is_none()) {
+    let resume = ckpt.resume_dir();
+    if let (None, Some(init)) = (&resume, &config.init) {
         let bytes = std::fs::read(init).map_err(|e| io(format!("{}: {e}", init.display())))?;
         model = Weights::from_bytes(&bytes)
             .and_then(|w| model.with_weights(&w))
             .map_err(|e| TrainError::Init(format!("{}: {e}", init.display())))?;
     }
-    if let Some(from) = ckpt.resume_dir() {
+    if let Some(from) = resume {
         let saved: TrainConfig = read_json(&ckpt.path("config.json"))?;
         if &saved != config {
             return Err(TrainError::ConfigMismatch {

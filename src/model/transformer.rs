@@ -243,13 +243,10 @@ impl Transformer {
     pub fn with_weights(mut self, w: &Weights) -> Result<Self, WeightsError> {
         let mine = self.config();
         let theirs = &w.config;
-        if (mine.d_model, mine.n_heads, mine.n_layers, mine.widening)
-            != (
-                theirs.d_model,
-                theirs.n_heads,
-                theirs.n_layers,
-                theirs.widening,
-            )
+        if (ModelConfig {
+            context: theirs.context,
+            ..mine
+        }) != *theirs
         {
             return Err(WeightsError::Invalid(format!(
                 "the weights are a d={} h={} l={} model, this one d={} h={} l={}",
