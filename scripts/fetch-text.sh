@@ -50,8 +50,19 @@ for spec in "${PACKAGES[@]}"; do
   deb=$(ls "$CACHE/${name}_"*.deb 2>/dev/null | head -n1 || true)
   if [[ -z "$deb" ]]; then
     log "downloading $spec"
-    (cd "$CACHE" && apt-get download -q "$spec" >/dev/null 2>&1) \
-      || { log "cannot download $spec (run apt-get update?)"; exit 1; }
+    # Mirrors drop superseded versions (and a machine's package lists may lag behind the pin):
+    # then take the newest version the mirror still serves, and say so.
+    if ! (cd "$CACHE" && apt-get download -q "$spec" >/dev/null 2>&1); then
+      got=""
+      for version in $(apt-cache madison "$name" | awk '{print $3}'); do
+        if (cd "$CACHE" && apt-get download -q "$name=$version" >/dev/null 2>&1); then
+          got="$version"
+          break
+        fi
+      done
+      [[ -n "$got" ]] || { log "cannot download $name (run apt-get update?)"; exit 1; }
+      log "$spec is not on the mirror; took $name=$got"
+    fi
     deb=$(ls "$CACHE/${name}_"*.deb | head -n1)
   fi
   root=$(mktemp -d)

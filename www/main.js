@@ -3,7 +3,7 @@ import { WorkerPool, CancelledError } from './bridge.js';
 
 const MAX_BYTES = 100 * 1024 * 1024; // the library refuses more (modality::MAX_INPUT_BYTES)
 const MODES = ['whole', 'chunked'];
-// The float model codes a few KB per second in wasm: run it on files up to this size only.
+// A model codec (the integer engine in wasm) codes a few KB per second: run it on files up to this size only.
 const LM_LIMIT = 64 * 1024;
 /** The model size LM_LIMIT is set for; bigger models get proportionally fewer bytes (same wait). */
 const LM_LIMIT_PARAMS = 1_000_000;
