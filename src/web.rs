@@ -118,6 +118,26 @@ pub fn measure(
     to_js(&r)
 }
 
+/// Where the bits go: each of the first `max_bytes` stream bytes' cost in bits under model
+/// `codec`, coded as in whole mode (the stream is the file's text, pixels or samples).
+#[wasm_bindgen]
+pub fn byte_costs(
+    bytes: &[u8],
+    name: &str,
+    codec: &str,
+    max_bytes: usize,
+    progress: &js_sys::Function,
+) -> Result<Vec<f32>, JsError> {
+    let p = prepared(bytes, name)?;
+    let model = codecs::lm::find(codec)
+        .ok_or_else(|| JsError::new(&format!("{codec} is not a loaded model")))?;
+    let n = p.stream.len().min(max_bytes);
+    let mut report = |f: f64| {
+        let _ = progress.call1(&JsValue::NULL, &JsValue::from_f64(f));
+    };
+    Ok(model.costs(&p.stream[..n], &mut report))
+}
+
 /// Loads exported model weights as the codec `lm-<name>`; returns the codec's name.
 #[wasm_bindgen]
 pub fn register_model(name: &str, weights: &[u8]) -> Result<String, JsError> {

@@ -102,6 +102,15 @@ test('sizes on the page equal the CLI for real text, image and audio', async () 
     }
     assert.ok(measuredModels > 0, `${name}: no model measured on the page`);
     assert.equal(sizes.size, expected.length);
+    // Where the bits go: the best model's byte costs add up to its whole-file size.
+    await page.waitForSelector('#bits-info[data-mean]', { timeout: 120_000 });
+    const bits = await page.$eval('#bits-info', (e) => ({ ...e.dataset }));
+    const whole = sizes.get(`${bits.codec}|whole`).bytes;
+    const total = (Number(bits.mean) * Number(bits.count)) / 8;
+    assert.ok(Math.abs(total - whole) <= 0.01 * whole + 8, `${name}: ${bits.codec} costs ${total} vs ${whole} bytes`);
+    const detail = { 'sample.txt': '#bits-detail pre span', 'sample.png': '#bits-detail canvas', 'sample.wav': '#bits-plot polyline' }[name];
+    assert.ok(await page.locator(detail).count() > 0, `${name}: no ${detail}`);
+    assert.ok(await page.locator('#bits-figure').isVisible());
     await page.screenshot({ path: join(shots, `page-${name}.png`), fullPage: true });
   }
   assert.equal(await page.locator('#status').isHidden(), true);

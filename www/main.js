@@ -1,5 +1,6 @@
 // The page: UI only. All work happens in workers through the bridge.
 import { WorkerPool, CancelledError } from './bridge.js';
+import { BITS_MAX, TEXT_SPAN, drawPlot, imageView, meanBits, textView } from './bits.js';
 
 const MAX_BYTES = 100 * 1024 * 1024; // the library refuses more (modality::MAX_INPUT_BYTES)
 const MODES = ['whole', 'chunked'];
@@ -128,7 +129,9 @@ function failRow(codec, mode, msg, cls = 'fail') {
 function drawChart(results) {
   const svg = $('#chart');
   const codecs = [...new Set(results.map((r) => r.codec))];
-  const rowH = 16, gap = 10, left = 90, right = 130, width = 760;
+  // The label column fits the longest codec name (about 8 px a character at the chart's size).
+  const left = Math.max(90, 12 + 8 * Math.max(0, ...codecs.map((c) => c.length)));
+  const rowH = 16, gap = 10, right = 130, width = 760;
   const maxRate = Math.max(1, ...results.map((r) => r.rate));
   const plotW = width - left - right;
   const height = codecs.length * (2 * rowH + gap) + 30;
@@ -174,6 +177,7 @@ async function analyse(file) {
   const codecList = await pool.run('codecs');
   const settings = new Map(codecList.map((c) => [c.name, c.setting]));
   const params = new Map(codecList.map((c) => [c.name, c.params]));
+  current.params = params;
   setStatus('Reading the file…');
   const info = await pool.run('inspect', {}, file);
   current.info = info;
@@ -217,6 +221,7 @@ async function analyse(file) {
   }));
   markBest(results);
   setStatus(null);
+  fillBitsChoice(results);
   $('#results').dataset.file = file.name;
   $('#results').dataset.complete = 'true';
 }
@@ -295,6 +300,89 @@ async function runGenerate() {
   }
 }
 
+/** Models measured on this file, best (smallest whole-file size) first; the best one is shown. */
+function fillBitsChoice(results) {
+  const models = results
+    .filter((r) => r.codec.startsWith('lm-') && r.mode === 'whole' && r.roundtrip)
+    .sort((a, b) => a.compressed_bytes - b.compressed_bytes)
+    .map((r) => r.codec);
+  const select = $('#bits-codec');
+  select.replaceChildren(...models.map((n) => new Option(n, n)));
+  $('#bits-section').hidden = models.length === 0;
+  if (models.length) runBits();
+}
+
+/** Measures every byte's cost with the chosen model, then draws it. */
+async function runBits() {
+  if (!current) return;
+  const codec = $('#bits-codec').value;
+  const { file, info } = current;
+  const bar = $('#bits-progress');
+  bar.hidden = false; bar.value = 0;
+  const infoLine = $('#bits-info');
+  infoLine.textContent = `Measuring every byte with ${codec}…`;
+  delete infoLine.dataset.mean;
+  try {
+    const max = lmLimit(current.params.get(codec));
+    const run = (current.bitsRun = (current.bitsRun ?? 0) + 1);
+    const costs = await pool.run('costs', { codec, max }, file, (f) => { bar.value = f; }, { urgent: true });
+    if (current?.file !== file || current.bitsRun !== run) return; // another file or model since
+    current.bits = { codec, costs, from: 0 };
+    const n = costs.length;
+    const mean = meanBits(costs);
+    const part = n < info.bytes ? `the first ${fmt.format(n)} of ${fmt.format(info.bytes)}` : `all ${fmt.format(n)}`;
+    const unit = { image: 'pixel', audio: 'sample' }[info.modality] ?? 'byte';
+    infoLine.textContent = `${codec}: ${mean.toFixed(3)} bits per ${unit} on average over ${part} ${unit}s.`;
+    Object.assign(infoLine.dataset, { codec, count: n, mean });
+    $('#bits-scale-max').textContent = `${BITS_MAX}+`;
+    drawBits();
+    $('#bits-figure').hidden = false;
+  } catch (e) {
+    if (!(e instanceof CancelledError)) infoLine.textContent = `Could not measure the bytes: ${e.message}`;
+  } finally {
+    bar.hidden = true;
+  }
+}
+
+/** The plot, and below it the data coloured by cost (the text from `current.bits.from`). */
+function drawBits() {
+  const { costs, from } = current.bits;
+  const { info, file } = current;
+  const layout = info.layout ?? {};
+  const text = info.modality === 'text';
+  const unit = { image: 'pixel', audio: 'sample' }[info.modality] ?? 'byte';
+  const to = Math.min(costs.length, from + TEXT_SPAN);
+  const plot = drawPlot($('#bits-plot'), costs, {
+    mean: meanBits(costs),
+    shown: text ? [from, to] : null,
+    unit,
+    seconds: layout.kind === 'audio' ? costs.length / layout.sample_rate : undefined,
+  });
+  current.bits.positionAt = plot.positionAt;
+  const detail = $('#bits-detail');
+  const caption = $('#bits-caption');
+  if (text) {
+    detail.replaceChildren(textView(file.bytes, costs, from));
+    caption.textContent = `Bytes ${fmt.format(from)}–${fmt.format(to)} (hover a character for its bits; a multi-byte character carries the sum of its bytes).`;
+  } else if (layout.kind === 'image') {
+    // The picture as dropped beside the map of its bits, at the same size.
+    const map = imageView(costs, layout.width);
+    const original = document.createElement('img');
+    if (current.bits.url) URL.revokeObjectURL(current.bits.url);
+    current.bits.url = URL.createObjectURL(new Blob([file.bytes]));
+    original.src = current.bits.url;
+    original.alt = `${file.name} as dropped`;
+    original.style.width = map.style.width;
+    detail.replaceChildren(original, map);
+    const rows = Math.ceil(costs.length / layout.width);
+    const which = rows < layout.height ? `the first ${fmt.format(rows)} of its ${fmt.format(layout.height)} rows` : 'every row';
+    caption.textContent = `The image as dropped, and beside it the bits of each pixel (${which}).`;
+  } else {
+    detail.replaceChildren();
+    caption.textContent = 'Bits per sample along the recording.';
+  }
+}
+
 /** The codecs that can make an .lmz, the default one selected (kept across files). */
 async function fillCodecChoice() {
   const select = $('#lmz-codec');
@@ -353,7 +441,7 @@ async function open(name, bytes) {
   pool.cancel();
   setStatus(null);
   showError('');
-  for (const id of ['#file-info', '#results-section', '#unpack-section', '#generate-section']) $(id).hidden = true;
+  for (const id of ['#file-info', '#results-section', '#bits-section', '#bits-figure', '#unpack-section', '#generate-section']) $(id).hidden = true;
   delete $('#results').dataset.complete;
   if (bytes.byteLength === 0) { showError(`${name} is empty: there is nothing to compress.`); return; }
   if (bytes.byteLength > MAX_BYTES) {
@@ -402,6 +490,13 @@ function wire() {
   $('#cancel').addEventListener('click', () => { pool.cancel(); setStatus(null); showError('Cancelled.'); });
   $('#make-lmz').addEventListener('click', makeLmz);
   $('#gen-run').addEventListener('click', runGenerate);
+  $('#bits-codec').addEventListener('change', runBits);
+  $('#bits-plot').addEventListener('click', (e) => {
+    if (!current?.bits?.positionAt || current.info?.modality !== 'text') return;
+    // Start a little before the clicked byte so it sits near the top of the text shown.
+    current.bits.from = Math.max(0, current.bits.positionAt(e.clientX) - 256);
+    drawBits();
+  });
 }
 
 wire();

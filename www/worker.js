@@ -31,6 +31,7 @@ const ops = {
   codecs() { return lmzip.codecs(); },
   inspect() { return lmzip.inspect(file.bytes, file.name); },
   measure({ codec, mode }, progress) { return lmzip.measure(file.bytes, file.name, codec, mode, progress); },
+  costs({ codec, max }, progress) { return lmzip.byte_costs(file.bytes, file.name, codec, max, progress); },
   compress({ codec }) { return lmzip.compress(file.bytes, codec); },
   decompress() { return lmzip.decompress(file.bytes); },
   defaultCodec() { return lmzip.default_codec(); },
@@ -56,7 +57,7 @@ self.onmessage = async ({ data }) => {
       if (now - last > 100 || f >= 1) { last = now; self.postMessage({ id, progress: f }); }
     };
     const value = ops[op](args ?? {}, progress);
-    const transfer = value instanceof Uint8Array ? [value.buffer] : [];
+    const transfer = ArrayBuffer.isView(value) ? [value.buffer] : [];
     self.postMessage({ id, ok: true, value }, transfer);
   } catch (e) {
     // A wasm trap (RuntimeError) leaves the instance unusable: tell the pool to replace us.

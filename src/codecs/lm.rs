@@ -158,25 +158,49 @@ impl LmCodec {
         }
     }
 
-    /// Codes `data` and returns the bytes and the ideal code length in bits: the float
-    /// model's Σ −log2 p, or for the engine the same sum over its integer tables.
-    pub fn encode(&self, data: &[u8]) -> (Vec<u8>, f64) {
-        let mut enc = RangeEncoder::new();
-        let mut ideal = 0.0f64;
+    /// Steps the model over `data` window by window as the coder does, handing `visit` each
+    /// byte's table and its cost in bits: the float model's −log2 p, or the engine table's.
+    fn walk(&self, data: &[u8], mut visit: impl FnMut(&FreqTable, u8, f64)) {
         for window in data.chunks(self.window()) {
             let mut s = self.session();
             let mut prev = 0u8;
             for &b in window {
                 let (table, logp) = s.next(prev);
-                ideal += match logp {
+                let bits = match logp {
                     Some(lp) => -f64::from(lp[b as usize]) / std::f64::consts::LN_2,
                     None => table.bits(b as usize),
                 };
-                enc.encode(&table, b as usize);
+                visit(&table, b, bits);
                 prev = b;
             }
         }
+    }
+
+    /// Codes `data` and returns the bytes and the ideal code length in bits: the float
+    /// model's Σ −log2 p, or for the engine the same sum over its integer tables.
+    pub fn encode(&self, data: &[u8]) -> (Vec<u8>, f64) {
+        let mut enc = RangeEncoder::new();
+        let mut ideal = 0.0f64;
+        self.walk(data, |table, b, bits| {
+            ideal += bits;
+            enc.encode(table, b as usize);
+        });
         (enc.finish(), ideal)
+    }
+
+    /// Each byte's cost in bits as [`LmCodec::encode`] codes `data` (where the bits go);
+    /// `progress` gets the fraction done now and then.
+    pub fn costs(&self, data: &[u8], progress: &mut dyn FnMut(f64)) -> Vec<f32> {
+        let mut out = Vec::with_capacity(data.len());
+        let n = data.len().max(1) as f64;
+        self.walk(data, |_, _, bits| {
+            out.push(bits as f32);
+            if out.len() % 1024 == 0 {
+                progress(out.len() as f64 / n);
+            }
+        });
+        progress(1.0);
+        out
     }
 }
 
@@ -408,5 +432,25 @@ pub(crate) mod tests {
         }
         // Garbage decodes to some bytes without a panic; the container's checksums reject them.
         assert_eq!(codec.decompress(&[1, 2, 3], 1000).unwrap().len(), 1000);
+    }
+
+    #[test]
+    fn costs_are_the_coded_bytes_bits() {
+        let text = include_bytes!("../../tests/data/sample.txt");
+        let data = &text[..1500];
+        for file in [tiny_weights(5), tiny_int_weights(5)] {
+            let codec = LmCodec::new("tiny", &file).unwrap();
+            let mut calls = 0;
+            let costs = codec.costs(data, &mut |_| calls += 1);
+            assert_eq!(costs.len(), data.len());
+            assert!(calls >= 2 && costs.iter().all(|&c| c.is_finite() && c > 0.0));
+            let (_, ideal) = codec.encode(data);
+            let sum: f64 = costs.iter().map(|&c| f64::from(c)).sum();
+            assert!((sum - ideal).abs() < 1e-3 * ideal, "{sum} vs {ideal}");
+        }
+        assert!(LmCodec::new("tiny", &tiny_weights(5))
+            .unwrap()
+            .costs(&[], &mut |_| {})
+            .is_empty());
     }
 }
