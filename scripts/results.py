@@ -4,10 +4,11 @@ dev sets (`lmzip bench --paper`), unmasked and masked, and adjusted rate against
 
     python3 scripts/results.py [DATA] [MAX_BYTES]   # defaults: data/, 1048576 bytes per kind
 
-Needs target/release/lmzip, the fetched data (bash ../shared/data/fetch.sh data), the shipped
+Needs target/release/lmzip (or under $CARGO_TARGET_DIR), the fetched data (bash ../shared/data/fetch.sh data), the shipped
 models under models/, and matplotlib. Sizes and rates do not depend on the machine.
 """
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "data"
 MAX = int(sys.argv[2]) if len(sys.argv) > 2 else 1 << 20
-BIN = ROOT / "target" / "release" / "lmzip"
+BIN = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "lmzip"
 SETS = [DATA / "text" / "dev.xml", DATA / "image" / "dev", DATA / "audio" / "dev"]
 
 
