@@ -98,6 +98,13 @@ pub fn inspect(bytes: &[u8], name: &str) -> Result<JsValue, JsError> {
     })
 }
 
+/// A JavaScript `progress(fraction)` callback as a Rust one (its errors are the page's to show).
+fn reporter(progress: &js_sys::Function) -> impl FnMut(f64) + '_ {
+    |f: f64| {
+        let _ = progress.call1(&JsValue::NULL, &JsValue::from_f64(f));
+    }
+}
+
 /// Measures one codec in one mode (`whole` or `chunked`); `progress(fraction)` is called now and then.
 #[wasm_bindgen]
 pub fn measure(
@@ -110,10 +117,7 @@ pub fn measure(
     let p = prepared(bytes, name)?;
     let codec = codecs::by_name(codec).ok_or_else(|| JsError::new("unknown codec"))?;
     let mode = Mode::parse(mode).ok_or_else(|| JsError::new("mode must be whole or chunked"))?;
-    let mut report = |f: f64| {
-        let _ = progress.call1(&JsValue::NULL, &JsValue::from_f64(f));
-    };
-    let r = bench::measure(&p, name, codec, mode, &mut report)
+    let r = bench::measure(&p, name, codec, mode, &mut reporter(progress))
         .map_err(|e| JsError::new(&e.to_string()))?;
     to_js(&r)
 }
@@ -132,10 +136,7 @@ pub fn byte_costs(
     let model = codecs::lm::find(codec)
         .ok_or_else(|| JsError::new(&format!("{codec} is not a loaded model")))?;
     let n = p.stream.len().min(max_bytes);
-    let mut report = |f: f64| {
-        let _ = progress.call1(&JsValue::NULL, &JsValue::from_f64(f));
-    };
-    Ok(model.costs(&p.stream[..n], &mut report))
+    Ok(model.costs(&p.stream[..n], &mut reporter(progress)))
 }
 
 /// Loads exported model weights as the codec `lm-<name>`; returns the codec's name.

@@ -9,6 +9,9 @@ export const TEXT_SPAN = 2048;
 const RAMP = [[255, 255, 255], [252, 187, 161], [239, 59, 44], [103, 0, 13]];
 const SVG = 'http://www.w3.org/2000/svg';
 
+/** The ramp as a CSS gradient, for the legend. */
+export const RAMP_CSS = `linear-gradient(to right, ${RAMP.map(([r, g, b]) => `rgb(${r}, ${g}, ${b})`).join(', ')})`;
+
 /** [r, g, b] for a cost in bits. */
 export function costColor(bits) {
   const t = Math.min(Math.max(bits / BITS_MAX, 0), 1) * (RAMP.length - 1);

@@ -1,6 +1,6 @@
 // The page: UI only. All work happens in workers through the bridge.
 import { WorkerPool, CancelledError } from './bridge.js';
-import { BITS_MAX, TEXT_SPAN, drawPlot, imageView, meanBits, textView } from './bits.js';
+import { BITS_MAX, RAMP_CSS, TEXT_SPAN, drawPlot, imageView, meanBits, textView } from './bits.js';
 
 const MAX_BYTES = 100 * 1024 * 1024; // the library refuses more (modality::MAX_INPUT_BYTES)
 const MODES = ['whole', 'chunked'];
@@ -312,6 +312,9 @@ function fillBitsChoice(results) {
   if (models.length) runBits();
 }
 
+/** What one position of the file's stream is. */
+const unitOf = (info) => ({ image: 'pixel', audio: 'sample' })[info.modality] ?? 'byte';
+
 /** Measures every byte's cost with the chosen model, then draws it. */
 async function runBits() {
   if (!current) return;
@@ -327,14 +330,15 @@ async function runBits() {
     const run = (current.bitsRun = (current.bitsRun ?? 0) + 1);
     const costs = await pool.run('costs', { codec, max }, file, (f) => { bar.value = f; }, { urgent: true });
     if (current?.file !== file || current.bitsRun !== run) return; // another file or model since
-    current.bits = { codec, costs, from: 0 };
     const n = costs.length;
     const mean = meanBits(costs);
+    current.bits = { codec, costs, mean, from: 0 };
     const part = n < info.bytes ? `the first ${fmt.format(n)} of ${fmt.format(info.bytes)}` : `all ${fmt.format(n)}`;
-    const unit = { image: 'pixel', audio: 'sample' }[info.modality] ?? 'byte';
+    const unit = unitOf(info);
     infoLine.textContent = `${codec}: ${mean.toFixed(3)} bits per ${unit} on average over ${part} ${unit}s.`;
     Object.assign(infoLine.dataset, { codec, count: n, mean });
     $('#bits-scale-max').textContent = `${BITS_MAX}+`;
+    $('#bits-scale .ramp').style.background = RAMP_CSS;
     drawBits();
     $('#bits-figure').hidden = false;
   } catch (e) {
@@ -346,14 +350,14 @@ async function runBits() {
 
 /** The plot, and below it the data coloured by cost (the text from `current.bits.from`). */
 function drawBits() {
-  const { costs, from } = current.bits;
+  const { costs, mean, from } = current.bits;
   const { info, file } = current;
   const layout = info.layout ?? {};
   const text = info.modality === 'text';
-  const unit = { image: 'pixel', audio: 'sample' }[info.modality] ?? 'byte';
+  const unit = unitOf(info);
   const to = Math.min(costs.length, from + TEXT_SPAN);
   const plot = drawPlot($('#bits-plot'), costs, {
-    mean: meanBits(costs),
+    mean,
     shown: text ? [from, to] : null,
     unit,
     seconds: layout.kind === 'audio' ? costs.length / layout.sample_rate : undefined,
