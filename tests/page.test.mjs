@@ -29,11 +29,11 @@ after(async () => {
 });
 
 /** Opens the page; `models: false` skips loading the transformer (tests about the UI itself). */
-async function openPage({ models = false } = {}) {
+async function openPage({ models = false, query = '' } = {}) {
   const page = await browser.newPage({ viewport: { width: 1100, height: 1200 }, acceptDownloads: true });
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(models ? base : `${base}?models=none`);
+  await page.goto(`${base}?${models ? '' : 'models=none&'}${query}`);
   await page.waitForSelector('body[data-ready="true"]');
   return { page, errors };
 }
@@ -108,6 +108,8 @@ test('sizes on the page equal the CLI for real text, image and audio', async () 
     const whole = sizes.get(`${bits.codec}|whole`).bytes;
     const total = (Number(bits.mean) * Number(bits.count)) / 8;
     assert.ok(Math.abs(total - whole) <= 0.01 * whole + 8, `${name}: ${bits.codec} costs ${total} vs ${whole} bytes`);
+    // Headless Chromium's WebGPU adapter is software (slower than the CPU): not used unasked.
+    assert.match(bits.backend, /^CPU/);
     const detail = { 'sample.txt': '#bits-detail pre span', 'sample.png': '#bits-detail canvas', 'sample.wav': '#bits-plot polyline' }[name];
     assert.ok(await page.locator(detail).count() > 0, `${name}: no ${detail}`);
     assert.ok(await page.locator('#bits-figure').isVisible());
@@ -116,6 +118,34 @@ test('sizes on the page equal the CLI for real text, image and audio', async () 
   assert.equal(await page.locator('#status').isHidden(), true);
   assert.deepEqual(errors, []);
   await page.close();
+});
+
+test('where the bits go on WebGPU (?gpu=on, the software adapter) agrees with the CPU engine', { timeout: 600_000 }, async () => {
+  // Two windows of real text: enough to cross a window boundary, small for SwiftShader.
+  const text = { name: 'gpu.txt', mimeType: 'text/plain', buffer: readFileSync(sample('sample.txt')).subarray(0, 1024) };
+  const runs = {};
+  for (const gpu of ['on', 'off']) {
+    const { page, errors } = await openPage({ models: true, query: `gpu=${gpu}` });
+    await page.setInputFiles('#file', text);
+    await waitDone(page, 'gpu.txt');
+    await page.waitForSelector('#bits-info[data-mean]', { timeout: 300_000 });
+    const bits = await page.$eval('#bits-info', (e) => ({ ...e.dataset }));
+    const spans = await page.$$eval('#bits-detail pre span', (s) => s.map((e) => Number(e.title.match(/: ([\d.]+) bits$/)[1])));
+    runs[gpu] = { bits, spans, whole: (await tableSizes(page)).get(`${bits.codec}|whole`).bytes };
+    assert.deepEqual(errors, []);
+    await page.close();
+  }
+  const { on, off } = runs;
+  assert.match(on.bits.backend, /^WebGPU \(.*software\)$/);
+  assert.match(off.bits.backend, /^CPU/);
+  assert.equal(on.bits.codec, off.bits.codec);
+  assert.equal(Number(on.bits.count), 1024);
+  // Float on the GPU against the integer engine: the same model up to quantization and rounding.
+  const total = (Number(on.bits.mean) * 1024) / 8;
+  assert.ok(Math.abs(total - on.whole) <= 0.01 * on.whole + 8, `GPU costs ${total} vs ${on.whole} bytes coded`);
+  assert.equal(on.spans.length, off.spans.length);
+  const gap = on.spans.reduce((a, v, i) => a + Math.abs(v - off.spans[i]), 0) / on.spans.length;
+  assert.ok(gap < 0.1, `characters differ by ${gap} bits on average`);
 });
 
 test('a dropped FLAC file is decoded as audio and measured', async () => {

@@ -16,7 +16,11 @@ function lmLimit(params) {
 const $ = (sel) => document.querySelector(sel);
 
 const models = new URLSearchParams(location.search).get('models');
-const pool = new WorkerPool(undefined, models === 'none' ? '?models=none' : '');
+const gpuMode = new URLSearchParams(location.search).get('gpu');
+const workerQuery = new URLSearchParams();
+if (models === 'none') workerQuery.set('models', 'none');
+if (gpuMode) workerQuery.set('gpu', gpuMode);
+const pool = new WorkerPool(undefined, workerQuery.size ? `?${workerQuery}` : '');
 let current = null; // { file: {key, name, bytes}, info, results: Map }
 let fileCounter = 0;
 
@@ -47,18 +51,29 @@ function download(bytes, name) {
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
+/** The badge: what runs where. Compression is always the CPU's integer engine (its bits are the
+ * same everywhere); the "where the bits go" analysis runs on a hardware WebGPU adapter when there
+ * is one (a software one is slower than the CPU, so it is used only with `?gpu=on`). */
 async function detectBackend() {
   const badge = $('#backend');
+  const cpu = (why) => {
+    badge.textContent = `CPU (${why})`;
+    badge.title = 'Every model runs on the CPU integer engine, in the page\'s workers.';
+  };
+  if (gpuMode === 'off') return cpu('WebGPU off');
   try {
     const adapter = navigator.gpu ? await navigator.gpu.requestAdapter() : null;
     if (adapter) {
       const info = adapter.info || {};
-      badge.textContent = `WebGPU: ${[info.vendor, info.architecture].filter(Boolean).join(' ') || 'available'}`;
+      const name = [info.vendor, info.architecture].filter(Boolean).join(' ') || 'available';
+      if ((adapter.isFallbackAdapter ?? info.isFallbackAdapter) && gpuMode !== 'on') return cpu(`WebGPU is software: ${name}`);
+      badge.textContent = `WebGPU: ${name}`;
+      badge.title = 'Where the bits go runs on WebGPU; compression runs the integer engine on the CPU, bit for bit the same on every machine.';
       badge.classList.add('gpu');
       return;
     }
   } catch { /* no WebGPU: CPU it is */ }
-  badge.textContent = 'CPU (no WebGPU)';
+  cpu('no WebGPU');
 }
 
 function describe(info, file) {
@@ -328,15 +343,16 @@ async function runBits() {
   try {
     const max = lmLimit(current.params.get(codec));
     const run = (current.bitsRun = (current.bitsRun ?? 0) + 1);
-    const costs = await pool.run('costs', { codec, max }, file, (f) => { bar.value = f; }, { urgent: true });
+    const { costs, backend } = await pool.run('costs', { codec, max }, file, (f) => { bar.value = f; }, { urgent: true });
     if (current?.file !== file || current.bitsRun !== run) return; // another file or model since
     const n = costs.length;
     const mean = meanBits(costs);
+    if (current.bits?.url) URL.revokeObjectURL(current.bits.url);
     current.bits = { codec, costs, mean, from: 0 };
     const part = n < info.bytes ? `the first ${fmt.format(n)} of ${fmt.format(info.bytes)}` : `all ${fmt.format(n)}`;
     const unit = unitOf(info);
-    infoLine.textContent = `${codec}: ${mean.toFixed(3)} bits per ${unit} on average over ${part} ${unit}s.`;
-    Object.assign(infoLine.dataset, { codec, count: n, mean });
+    infoLine.textContent = `${codec}: ${mean.toFixed(3)} bits per ${unit} on average over ${part} ${unit}s (${backend}).`;
+    Object.assign(infoLine.dataset, { codec, count: n, mean, backend });
     $('#bits-scale-max').textContent = `${BITS_MAX}+`;
     $('#bits-scale .ramp').style.background = RAMP_CSS;
     drawBits();

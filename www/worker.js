@@ -1,9 +1,14 @@
 // The only module that touches the wasm build: one file held, one job at a time.
 import init, * as lmzip from '../pkg/lmzip.js';
+import { openGpu, GpuModel } from './gpu.js';
 
 // The shipped models (integer engine, .lmzi), loaded once per worker; a missing one is simply
 // not offered. `?models=none` on the page (passed on to the worker) skips them, e.g. for quick tests.
-const NO_MODELS = new URL(import.meta.url).searchParams.get('models') === 'none';
+const params = new URL(import.meta.url).searchParams;
+const NO_MODELS = params.get('models') === 'none';
+// `?gpu=on` also takes a software WebGPU adapter (slower than the CPU, but it proves the path);
+// `?gpu=off` never uses WebGPU.
+const GPU_MODE = params.get('gpu') ?? 'auto';
 
 /** The shipped models' names, listed by the build from models/ (none when offline). */
 async function modelNames() {
@@ -16,22 +21,57 @@ async function modelNames() {
   }
 }
 
+/** The loaded models' .lmzi bytes by codec name, for the WebGPU path. */
+const modelFiles = new Map();
+
 const ready = init().then(async () => {
   for (const name of await modelNames()) {
     try {
       const res = await fetch(new URL(`../models/${name}/model.lmzi`, import.meta.url));
-      if (res.ok) lmzip.register_model(name, new Uint8Array(await res.arrayBuffer()));
+      if (!res.ok) continue;
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      lmzip.register_model(name, bytes);
+      modelFiles.set(`lm-${name}`, bytes);
     } catch { /* offline or absent: the classical codecs still work */ }
   }
 });
 let file = null; // { key, name, bytes }
+
+// The WebGPU device (opened on first use; false without one, or after it failed) and the models on it.
+let gpu;
+const gpuModels = new Map();
+
+/** The model `codec` on WebGPU, or null when there is none to use. */
+async function gpuModel(codec) {
+  if (GPU_MODE === 'off' || !modelFiles.has(codec)) return null;
+  gpu ??= (await openGpu({ allowSoftware: GPU_MODE === 'on' }).catch(() => null)) ?? false;
+  if (!gpu) return null;
+  if (!gpuModels.has(codec)) gpuModels.set(codec, GpuModel.create(gpu.device, lmzip.float_model(modelFiles.get(codec))));
+  return gpuModels.get(codec);
+}
+
+/** Where the bits go: on WebGPU when there is one (any failure falls back to the CPU engine). */
+async function costs({ codec, max }, progress) {
+  try {
+    const model = await gpuModel(codec);
+    if (model) {
+      const values = await model.costs(lmzip.stream(file.bytes, file.name, max), progress);
+      return { costs: values, backend: gpu.describe };
+    }
+  } catch (e) {
+    // A device that failed once (lost, out of memory, a kernel it cannot run) is not tried again.
+    console.warn(`WebGPU analysis failed, using the CPU: ${e?.message ?? e}`);
+    gpu = false;
+  }
+  return { costs: lmzip.byte_costs(file.bytes, file.name, codec, max, progress), backend: 'CPU (integer engine)' };
+}
 
 const ops = {
   load({ key, name, bytes }) { file = { key, name, bytes: new Uint8Array(bytes) }; return true; },
   codecs() { return lmzip.codecs(); },
   inspect() { return lmzip.inspect(file.bytes, file.name); },
   measure({ codec, mode }, progress) { return lmzip.measure(file.bytes, file.name, codec, mode, progress); },
-  costs({ codec, max }, progress) { return lmzip.byte_costs(file.bytes, file.name, codec, max, progress); },
+  costs,
   compress({ codec }) { return lmzip.compress(file.bytes, codec); },
   decompress() { return lmzip.decompress(file.bytes); },
   defaultCodec() { return lmzip.default_codec(); },
@@ -56,8 +96,8 @@ self.onmessage = async ({ data }) => {
       const now = performance.now();
       if (now - last > 100 || f >= 1) { last = now; self.postMessage({ id, progress: f }); }
     };
-    const value = ops[op](args ?? {}, progress);
-    const transfer = ArrayBuffer.isView(value) ? [value.buffer] : [];
+    const value = await ops[op](args ?? {}, progress);
+    const transfer = ArrayBuffer.isView(value) ? [value.buffer] : ArrayBuffer.isView(value?.costs) ? [value.costs.buffer] : [];
     self.postMessage({ id, ok: true, value }, transfer);
   } catch (e) {
     // A wasm trap (RuntimeError) leaves the instance unusable: tell the pool to replace us.

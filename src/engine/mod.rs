@@ -12,7 +12,7 @@ mod quantize;
 
 pub use file::IntWeights;
 pub use forward::{IntModel, IntSession};
-pub use quantize::quantize;
+pub use quantize::{dequantize, quantize};
 
 use crate::coder::TOTAL;
 use sha2::{Digest, Sha256};

@@ -180,9 +180,132 @@ pub fn quantize(w: &Weights) -> Result<IntWeights, WeightsError> {
     Ok(out)
 }
 
+/// `m · 2^e` as f32.
+fn scaled(m: &[i32], e: i32, gain: f64) -> Vec<f32> {
+    let s = 2f64.powi(e) / gain;
+    m.iter().map(|&v| (f64::from(v) * s) as f32).collect()
+}
+
+/// An integer linear layer back to the float `[n_in, n_out]` matrix, the folded `gain` undone.
+fn unlinear(
+    w: &IntWeights,
+    name: &str,
+    n_in: usize,
+    n_out: usize,
+    gain: f64,
+) -> Result<Vec<f32>, WeightsError> {
+    let q = w.get(&format!("{name}.w"), &[n_out, n_in])?;
+    let mul = w.get(&format!("{name}.mul"), &[n_out])?;
+    let s = 2f64.powi(w.scalar(&format!("{name}.e"))?) / gain;
+    let mut m = vec![0f32; n_in * n_out];
+    for (j, row) in q.chunks(n_in).enumerate() {
+        let scale = f64::from(mul[j]) * s;
+        for (i, &v) in row.iter().enumerate() {
+            m[i * n_out + j] = (f64::from(v) * scale) as f32;
+        }
+    }
+    Ok(m)
+}
+
+fn unvector(w: &IntWeights, name: &str, n: usize, gain: f64) -> Result<Vec<f32>, WeightsError> {
+    Ok(scaled(
+        w.get(&format!("{name}.m"), &[n])?,
+        w.scalar(&format!("{name}.e"))?,
+        gain,
+    ))
+}
+
+/// The integer model as float weights with the float model's names and meaning (the folded
+/// attention and log2 scales undone): what the page's WebGPU analysis path runs, so that it
+/// needs no second download. Close to the engine's function, not bit for bit.
+pub fn dequantize(w: &IntWeights) -> Result<Weights, WeightsError> {
+    let c = w.config;
+    let (d, h, hd) = (c.d_model, c.widening * c.d_model, c.head_dim());
+    let mut out = Weights::new(c);
+    let em = w.get("embed.m", &[VOCAB, d])?;
+    let ee = w.get("embed.e", &[VOCAB])?;
+    let sqrt_d = (d as f64).sqrt();
+    let embed = em
+        .chunks(d)
+        .zip(ee)
+        .flat_map(|(row, &e)| scaled(row, e, sqrt_d))
+        .collect();
+    out.insert("embed", vec![VOCAB, d], embed);
+    let q_gain = std::f64::consts::LOG2_E / (hd as f64).sqrt();
+    for i in 0..c.n_layers {
+        let p = |s: &str| format!("layers.{i}.{s}");
+        for (name, gain) in [("wq", q_gain), ("wk", 1.0), ("wv", 1.0), ("wo", 1.0)] {
+            out.insert(p(name), vec![d, d], unlinear(w, &p(name), d, d, gain)?);
+        }
+        out.insert(p("fc1.w"), vec![d, h], unlinear(w, &p("fc1"), d, h, 1.0)?);
+        out.insert(p("fc1.b"), vec![h], unvector(w, &p("fc1.b"), h, 1.0)?);
+        out.insert(p("fc2.w"), vec![h, d], unlinear(w, &p("fc2"), h, d, 1.0)?);
+        out.insert(p("fc2.b"), vec![d], unvector(w, &p("fc2.b"), d, 1.0)?);
+        for t in ["ln1.gamma", "ln1.beta", "ln2.gamma", "ln2.beta"] {
+            out.insert(p(t), vec![d], unvector(w, &p(t), d, 1.0)?);
+        }
+    }
+    let log2e = std::f64::consts::LOG2_E;
+    out.insert(
+        "head.w",
+        vec![d, VOCAB],
+        unlinear(w, "head", d, VOCAB, log2e)?,
+    );
+    out.insert("head.b", vec![VOCAB], unvector(w, "head.b", VOCAB, log2e)?);
+    let half = hd / 2;
+    for name in ["rope.cos", "rope.sin"] {
+        let t = w.get(name, &[c.context, half])?;
+        out.insert(
+            name,
+            vec![c.context, half],
+            scaled(t, -(ROPE_BITS as i32), 1.0),
+        );
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dequantized_tensors_are_the_floats_within_a_step() {
+        let file = crate::codecs::lm::tests::tiny_weights(3);
+        let w = Weights::from_bytes(&file).expect("valid");
+        let back = dequantize(&quantize(&w).expect("quantizes")).expect("dequantizes");
+        for (name, (dims, v)) in &w.tensors {
+            let got = back.get(name, dims).expect("every tensor comes back");
+            let max = v.iter().fold(0f32, |a, x| a.max(x.abs()));
+            for (a, b) in v.iter().zip(got) {
+                // int8 per channel: at most half a step of 1/127 of the largest weight.
+                assert!((a - b).abs() <= max / 250.0 + 1e-6, "{name}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn dequantized_shipped_model_costs_what_the_engine_does() {
+        use crate::codecs::lm::LmCodec;
+        let dir = env!("CARGO_MANIFEST_DIR");
+        let lmzi = std::fs::read(format!("{dir}/models/200k/model.lmzi")).expect("shipped model");
+        let text = std::fs::read(format!("{dir}/tests/data/sample.txt")).expect("sample");
+        let text = &text[..1024];
+        let int = IntWeights::from_bytes(&lmzi).expect("valid");
+        let float = dequantize(&int).expect("dequantizes").to_bytes();
+        let engine = LmCodec::new("200k", &lmzi).expect("loads");
+        let analysis = LmCodec::new("200k", &float).expect("loads");
+        let (a, b) = (
+            engine.costs(text, &mut |_| {}),
+            analysis.costs(text, &mut |_| {}),
+        );
+        let (sa, sb) = (a.iter().sum::<f32>(), b.iter().sum::<f32>());
+        assert!(
+            (sa - sb).abs() < 0.01 * sa,
+            "engine {sa} bits, dequantized {sb}"
+        );
+        let mean_gap = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32;
+        assert!(mean_gap < 0.1, "bytes differ by {mean_gap} bits on average");
+    }
 
     #[test]
     fn vectors_use_their_bits() {
