@@ -27,19 +27,23 @@ def read(path):
 
 def main():
     out, series = sys.argv[1], sys.argv[2:]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
-    for spec in series:
+    # The legend goes below the axes, grown with the number of runs, so it never hides a curve.
+    fig, ax = plt.subplots(figsize=(7, 4 + 0.35 * len(series)), dpi=120)
+    for i, spec in enumerate(series):
         label, path = spec.split("=", 1)
         path, _, offset = path.partition("@")
         rows = read(path)
         tokens = [(r[1] + int(offset or 0)) / 1e6 for r in rows]
-        ax.plot(tokens, [r[3] for r in rows], label=f"{label} validation", linewidth=2)
-        ax.plot(tokens, [r[2] for r in rows], label=f"{label} train", linewidth=1, alpha=0.5)
+        colour = f"C{i}"
+        ax.plot(tokens, [r[3] for r in rows], label=f"{label}: validation", color=colour, linewidth=2)
+        ax.plot(tokens, [r[2] for r in rows], label=f"{label}: train", color=colour, linewidth=1,
+                alpha=0.45, linestyle="--")
     ax.set_xlabel("training bytes seen (millions)")
     ax.set_ylabel("bits per byte")
     ax.set_title("lmzip training (validation = held-back 1% of the training files)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize="small", ncol=2,
+              frameon=False)
     fig.tight_layout()
     fig.savefig(out)
 

@@ -249,13 +249,15 @@ impl Transformer {
         }) != *theirs
         {
             return Err(WeightsError::Invalid(format!(
-                "the weights are a d={} h={} l={} model, this one d={} h={} l={}",
+                "the weights are a d={} h={} l={} MLP×{} model, this one d={} h={} l={} MLP×{}",
                 theirs.d_model,
                 theirs.n_heads,
                 theirs.n_layers,
+                theirs.widening,
                 mine.d_model,
                 mine.n_heads,
-                mine.n_layers
+                mine.n_layers,
+                mine.widening
             )));
         }
         take(&mut self.embed.weight, w, "embed")?;
