@@ -424,8 +424,7 @@ mod tests {
     fn images_and_audio_continue_and_render() {
         let gzip = codecs::by_name("gzip").unwrap();
         for (file, kind) in [("sample.png", "png"), ("sample.wav", "wav")] {
-            let bytes =
-                std::fs::read(format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let bytes = std::fs::read(crate::repo_root().join("tests/data").join(file)).unwrap();
             let prep = crate::modality::prepare(&bytes, file).unwrap();
             let prompt = &prep.stream[..prep.stream.len().min(1024)];
             let mut p = CodecPredictor::new(gzip, 256, 1);

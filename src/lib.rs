@@ -22,3 +22,13 @@ pub mod train;
 
 #[cfg(target_arch = "wasm32")]
 mod web;
+
+/// The checkout the tests run in. Read at run time: a test binary compiled in another checkout
+/// that shares the build cache (CI's clone and a work tree) is reused as is by cargo, and a
+/// compile-time `env!` would point it at that other, possibly deleted, checkout.
+#[cfg(test)]
+pub(crate) fn repo_root() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}

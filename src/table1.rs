@@ -258,7 +258,7 @@ mod tests {
     use crate::codecs;
 
     fn sample(name: &str) -> Prepared {
-        let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = crate::repo_root().join("tests/data").join(name);
         crate::modality::prepare(&std::fs::read(path).unwrap(), name).unwrap()
     }
 

@@ -644,9 +644,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("lmzip-multi-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         for name in ["sample.txt", "sample.png", "sample.wav"] {
-            let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/data")
-                .join(name);
+            let src = crate::repo_root().join("tests/data").join(name);
             std::fs::copy(src, dir.join(name)).unwrap();
         }
         let corpus = Corpus::load(std::slice::from_ref(&dir), 0.05, 64).unwrap();

@@ -37,14 +37,13 @@ pub fn table_hash(model: &IntModel, input: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     /// The committed fingerprint of `models/200k/model.lmzi` on the first 512 bytes of
     /// `tests/data/sample.txt`; the wasm and browser tests check the same value.
     /// `LMZIP_UPDATE_GOLDEN=1` rewrites it after a deliberate model or engine change.
     #[test]
     fn golden_table_hash() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = crate::repo_root();
         let model = std::fs::read(root.join("models/200k/model.lmzi")).expect("shipped model");
         let input = std::fs::read(root.join("tests/data/sample.txt")).expect("sample");
         let m = IntModel::new(&IntWeights::from_bytes(&model).unwrap()).unwrap();

@@ -286,9 +286,9 @@ mod tests {
     #[test]
     fn dequantized_shipped_model_costs_what_the_engine_does() {
         use crate::codecs::lm::LmCodec;
-        let dir = env!("CARGO_MANIFEST_DIR");
-        let lmzi = std::fs::read(format!("{dir}/models/200k/model.lmzi")).expect("shipped model");
-        let text = std::fs::read(format!("{dir}/tests/data/sample.txt")).expect("sample");
+        let dir = crate::repo_root();
+        let lmzi = std::fs::read(dir.join("models/200k/model.lmzi")).expect("shipped model");
+        let text = std::fs::read(dir.join("tests/data/sample.txt")).expect("sample");
         let text = &text[..1024];
         let int = IntWeights::from_bytes(&lmzi).expect("valid");
         let float = dequantize(&int).expect("dequantizes").to_bytes();
