@@ -8,6 +8,11 @@ use crate::modality::Layout;
 /// until a model codec exists).
 pub const DEFAULT_CODEC: &str = "brotli";
 
+/// Largest original size [`decompress`] produces unless told otherwise (the CLI's
+/// `--max-size`): decoding holds the output in memory, so a header declaring more is refused
+/// before any work.
+pub const DEFAULT_MAX_SIZE: u64 = 2 << 30;
+
 /// Everything that can go wrong making or reading an `.lmz`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -43,6 +48,24 @@ pub enum LmzError {
         expected: usize,
         /// What came out.
         got: usize,
+    },
+    /// The header declares more output than the caller allows.
+    #[error("the file declares {declared} bytes of output, above the limit of {limit} bytes")]
+    TooLarge {
+        /// The declared original length.
+        declared: u64,
+        /// The caller's limit.
+        limit: u64,
+    },
+    /// The header's chunk size is not the one its codec writes (a damaged or hand-made file).
+    #[error("invalid chunking for {codec}: chunks of {found} bytes where it writes {expected}")]
+    BadChunking {
+        /// The codec named in the file.
+        codec: String,
+        /// The declared chunk size.
+        found: u64,
+        /// The chunk size the codec writes for this length.
+        expected: u64,
     },
     /// The decoded data does not match the original's checksum: nothing is returned.
     #[error(
@@ -156,9 +179,10 @@ pub fn compress(data: &[u8], codec: &str) -> Result<Vec<u8>, LmzError> {
     assemble(data, codec, chunks)
 }
 
-/// Reads an `.lmz`'s header, checks that its codec and model are here, and returns its chunk
-/// count.
-pub fn chunk_count(bytes: &[u8]) -> Result<usize, LmzError> {
+/// Reads and checks an `.lmz` before any decoding: the container's own checks, then that its
+/// codec and model are here, that it declares at most `max_size` bytes, and that its chunks are
+/// cut as its codec cuts them. Together these bound a decoder's memory and work by the file.
+fn open(bytes: &[u8], max_size: u64) -> Result<container::Container<'_>, LmzError> {
     let c = container::read(bytes)?;
     let h = &c.header;
     if let Some(m) = &h.model {
@@ -177,12 +201,37 @@ pub fn chunk_count(bytes: &[u8]) -> Result<usize, LmzError> {
     if h.codec != STORED {
         codec_for(&h.codec)?;
     }
-    Ok(c.chunks.len())
+    let too_large = LmzError::TooLarge {
+        declared: h.original_len,
+        limit: max_size,
+    };
+    if h.original_len > max_size {
+        return Err(too_large);
+    }
+    let len = usize::try_from(h.original_len).map_err(|_| too_large)?;
+    let expected = plan(len, &h.codec)?.1 as u64;
+    if h.chunk_size != expected {
+        return Err(LmzError::BadChunking {
+            codec: h.codec.clone(),
+            found: h.chunk_size,
+            expected,
+        });
+    }
+    Ok(c)
+}
+
+/// Reads an `.lmz`'s header, checks it as [`decompress`] does (at most `max_size` bytes of
+/// output), and returns its chunk count.
+pub fn chunk_count(bytes: &[u8], max_size: u64) -> Result<usize, LmzError> {
+    Ok(open(bytes, max_size)?.chunks.len())
 }
 
 /// Decodes chunk `index` of an `.lmz` (checked against its declared length).
-pub fn decompress_chunk(bytes: &[u8], index: usize) -> Result<Vec<u8>, LmzError> {
-    let c = container::read(bytes)?;
+pub fn decompress_chunk(bytes: &[u8], index: usize, max_size: u64) -> Result<Vec<u8>, LmzError> {
+    decode_chunk(&open(bytes, max_size)?, index)
+}
+
+fn decode_chunk(c: &container::Container<'_>, index: usize) -> Result<Vec<u8>, LmzError> {
     let h = &c.header;
     let payload = c.chunks.get(index).ok_or(LmzError::ChunkLength {
         index,
@@ -207,7 +256,10 @@ pub fn decompress_chunk(bytes: &[u8], index: usize) -> Result<Vec<u8>, LmzError>
 
 /// Joins decoded chunks and checks them against the original's checksum.
 pub fn join(bytes: &[u8], pieces: Vec<Vec<u8>>) -> Result<Vec<u8>, LmzError> {
-    let c = container::read(bytes)?;
+    join_checked(&container::read(bytes)?, pieces)
+}
+
+fn join_checked(c: &container::Container<'_>, pieces: Vec<Vec<u8>>) -> Result<Vec<u8>, LmzError> {
     let out = pieces.concat();
     if pieces.len() != c.chunks.len()
         || out.len() as u64 != c.header.original_len
@@ -219,13 +271,19 @@ pub fn join(bytes: &[u8], pieces: Vec<Vec<u8>>) -> Result<Vec<u8>, LmzError> {
 }
 
 /// Reads an `.lmz` and returns the original bytes, or a typed error — never wrong bytes.
-/// Chunks are decoded on every core natively.
+/// Declared sizes above [`DEFAULT_MAX_SIZE`] are refused; see [`decompress_limited`].
 pub fn decompress(bytes: &[u8]) -> Result<Vec<u8>, LmzError> {
-    let count = chunk_count(bytes)?;
-    let pieces = crate::par::map(count, crate::par::cores(), |i| decompress_chunk(bytes, i))
+    decompress_limited(bytes, DEFAULT_MAX_SIZE)
+}
+
+/// [`decompress`] with a limit on the declared original size. Chunks are decoded on every
+/// core natively.
+pub fn decompress_limited(bytes: &[u8], max_size: u64) -> Result<Vec<u8>, LmzError> {
+    let c = open(bytes, max_size)?;
+    let pieces = crate::par::map(c.chunks.len(), crate::par::cores(), |i| decode_chunk(&c, i))
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
-    join(bytes, pieces)
+    join_checked(&c, pieces)
 }
 
 #[cfg(test)]
@@ -291,15 +349,77 @@ mod tests {
             .collect();
         let packed = assemble(&data, &name, chunks).unwrap();
         assert_eq!(packed, compress(&data, &name).unwrap());
-        assert_eq!(chunk_count(&packed).unwrap(), 3);
+        assert_eq!(chunk_count(&packed, DEFAULT_MAX_SIZE).unwrap(), 3);
         let pieces: Vec<Vec<u8>> = (0..3)
-            .map(|i| decompress_chunk(&packed, i).unwrap())
+            .map(|i| decompress_chunk(&packed, i, DEFAULT_MAX_SIZE).unwrap())
             .collect();
         let mut damaged = pieces.clone();
         damaged[1][7] ^= 1;
         assert!(join(&packed, damaged).is_err());
         assert!(join(&packed, pieces[..2].to_vec()).is_err());
         assert_eq!(join(&packed, pieces).unwrap(), data);
+    }
+
+    #[test]
+    fn hostile_headers_are_typed_errors() {
+        use crate::codecs::lm::tests::tiny_int_weights;
+        let codec = crate::codecs::lm::register("test-hostile", &tiny_int_weights(11)).unwrap();
+        let name = codec.model_id().name.clone();
+        let header = |original_len: u64, chunk_size: u64, chunks: &[Vec<u8>]| Header {
+            codec: name.clone(),
+            model: Some(codec.model_id().clone()),
+            original_len,
+            chunk_size,
+            chunk_lens: chunks.iter().map(|c| c.len() as u64).collect(),
+            original_crc: 0,
+        };
+        // 2^40 bytes declared in one chunk, every checksum valid: refused before any work.
+        let one = vec![vec![0x55u8; 1200]];
+        let huge = container::write(&header(1 << 40, 1 << 40, &one), &one);
+        assert!(matches!(
+            decompress(&huge),
+            Err(LmzError::TooLarge { declared, .. }) if declared == 1 << 40
+        ));
+        assert!(matches!(
+            chunk_count(&huge, u64::MAX),
+            Err(LmzError::BadChunking { .. })
+        ));
+        // The codec's own chunking, but payloads far too short for the declared length: each
+        // chunk's decoder stops where its payload ends instead of stepping on through zeros.
+        let size = plan(1, &name).unwrap().1;
+        let chunks = vec![vec![0x42u8]; 300];
+        let short = header(300 * size as u64, size as u64, &chunks);
+        let bytes = container::write(&short, &chunks);
+        match decompress_limited(&bytes, u64::MAX) {
+            Err(LmzError::Codec(CodecError::Decode { reason, .. })) => {
+                assert!(reason.contains("ends after"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // A classical codec declaring more than its stream holds, and a stored file that lies.
+        let packed = codecs::by_name("gzip")
+            .unwrap()
+            .compress(TEXT, &Layout::Bytes)
+            .unwrap();
+        for (codec, payload) in [("gzip", packed), (STORED, TEXT.to_vec())] {
+            let h = Header {
+                codec: codec.into(),
+                model: None,
+                original_len: 1 << 30,
+                chunk_size: 1 << 30,
+                chunk_lens: vec![payload.len() as u64],
+                original_crc: 0,
+            };
+            let bytes = container::write(&h, &[payload]);
+            assert!(matches!(
+                decompress(&bytes),
+                Err(LmzError::ChunkLength { .. })
+            ));
+            assert!(matches!(
+                decompress_limited(&bytes, 1 << 20),
+                Err(LmzError::TooLarge { .. })
+            ));
+        }
     }
 
     #[test]

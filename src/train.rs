@@ -479,7 +479,7 @@ pub fn train(
         let now = Instant::now();
         state.seconds += now.duration_since(clock).as_secs_f64();
         clock = now;
-        if state.step % config.eval_every == 0 || state.step == config.steps {
+        if state.step.is_multiple_of(config.eval_every) || state.step == config.steps {
             let val = evaluate(&model.valid(), &valid, &device.clone().inner());
             let train_bits = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
             recent.clear();

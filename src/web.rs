@@ -183,10 +183,13 @@ pub fn compress(bytes: &[u8], codec: &str) -> Result<Vec<u8>, JsError> {
     crate::lmz::compress(bytes, codec).map_err(|e| JsError::new(&e.to_string()))
 }
 
+/// The page decodes no more than it accepts as input.
+const PAGE_MAX_SIZE: u64 = crate::modality::MAX_INPUT_BYTES as u64;
+
 /// Decompresses an `.lmz` back to the original bytes, or throws a readable error.
 #[wasm_bindgen]
 pub fn decompress(bytes: &[u8]) -> Result<Vec<u8>, JsError> {
-    crate::lmz::decompress(bytes).map_err(|e| JsError::new(&e.to_string()))
+    crate::lmz::decompress_limited(bytes, PAGE_MAX_SIZE).map_err(|e| JsError::new(&e.to_string()))
 }
 
 /// The codec `.lmz` files are made with by default.
@@ -238,13 +241,13 @@ pub fn assemble(bytes: &[u8], codec: &str, chunks: &js_sys::Array) -> Result<Vec
 /// Checks an `.lmz`'s header and model; returns its chunk count.
 #[wasm_bindgen]
 pub fn chunk_count(bytes: &[u8]) -> Result<usize, JsError> {
-    crate::lmz::chunk_count(bytes).map_err(js_err)
+    crate::lmz::chunk_count(bytes, PAGE_MAX_SIZE).map_err(js_err)
 }
 
 /// Decodes one chunk of an `.lmz` (workers decode chunks in parallel).
 #[wasm_bindgen]
 pub fn decompress_chunk(bytes: &[u8], index: usize) -> Result<Vec<u8>, JsError> {
-    crate::lmz::decompress_chunk(bytes, index).map_err(js_err)
+    crate::lmz::decompress_chunk(bytes, index, PAGE_MAX_SIZE).map_err(js_err)
 }
 
 /// Joins decoded chunks (an array of Uint8Array) and checks the original's checksum.

@@ -161,6 +161,21 @@ impl LmCodec {
     /// Steps the model over `data` window by window as the coder does, handing `visit` each
     /// byte's table and its cost in bits: the float model's −log2 p, or the engine table's.
     fn walk(&self, data: &[u8], mut visit: impl FnMut(&FreqTable, u8, f64)) {
+        if let Net::Int(m) = &self.net {
+            // Every byte is known: the engine runs each window in one pass (same tables).
+            let mut tokens = Vec::with_capacity(self.window());
+            for window in data.chunks(self.window()) {
+                tokens.clear();
+                tokens.push(0);
+                tokens.extend_from_slice(&window[..window.len() - 1]);
+                let mut bytes = window.iter();
+                m.window_tables(&tokens, &mut |table| {
+                    let b = *bytes.next().expect("one table per byte");
+                    visit(&table, b, table.bits(b as usize));
+                });
+            }
+            return;
+        }
         for window in data.chunks(self.window()) {
             let mut s = self.session();
             let mut prev = 0u8;
@@ -225,18 +240,27 @@ impl Codec for LmCodec {
         let (bytes, ideal) = self.encode(data);
         Ok((bytes, Some(ideal)))
     }
-    /// `len` must be the exact original length (the container records it). The stream itself
-    /// cannot tell damage from a legitimately shortened tail (the encoder drops trailing zero
-    /// bytes), so damage is caught by the container's checksums, not here.
+    /// `len` must be the exact original length (the container records it and bounds it). A
+    /// stream that runs out before `len` bytes is an error, so the work done is bounded by the
+    /// input, not by the declared length; other damage is caught by the container's checksums.
     fn decompress(&self, data: &[u8], len: usize) -> Result<Vec<u8>, CodecError> {
         let mut dec = RangeDecoder::new(data);
-        let mut out = Vec::with_capacity(len);
+        let mut out = Vec::with_capacity(len.min(data.len().saturating_mul(64) + 4096));
         while out.len() < len {
             let n = (len - out.len()).min(self.window());
             let mut s = self.session();
             let mut prev = 0u8;
             for _ in 0..n {
                 let b = dec.decode(&s.next(prev).0) as u8;
+                if dec.past_end() {
+                    return Err(CodecError::Decode {
+                        codec: self.name,
+                        reason: format!(
+                            "the coded data ends after {} of {len} bytes (truncated or damaged)",
+                            out.len()
+                        ),
+                    });
+                }
                 out.push(b);
                 prev = b;
             }
@@ -430,8 +454,12 @@ pub(crate) mod tests {
                 ideal / 8.0
             );
         }
-        // Garbage decodes to some bytes without a panic; the container's checksums reject them.
-        assert_eq!(codec.decompress(&[1, 2, 3], 1000).unwrap().len(), 1000);
+        // Three bytes cannot hold 1,000 bytes of this model's output: an error, never a
+        // panic nor a decoder stepping on through zeros.
+        assert!(matches!(
+            codec.decompress(&[1, 2, 3], 1000),
+            Err(CodecError::Decode { .. })
+        ));
     }
 
     #[test]

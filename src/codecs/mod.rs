@@ -178,23 +178,21 @@ pub(crate) mod testing {
         packed
     }
 
-    /// Runs a reference tool (`gzip -dc` …) on `packed` and returns its stdout, or None if the
-    /// tool is missing and we are not on CI (on CI every tool must be present).
-    pub fn reference_decode(tool: &str, args: &[&str], packed: &[u8]) -> Option<Vec<u8>> {
+    /// Runs a reference tool (`gzip -dc` …) on `packed` and returns its stdout; a missing tool
+    /// fails the test.
+    pub fn reference_decode(tool: &str, args: &[&str], packed: &[u8]) -> Vec<u8> {
         let child = Command::new(tool)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn();
-        let mut child = match child {
-            Ok(c) => c,
-            Err(_) if std::env::var_os("CI").is_none() => {
-                eprintln!("skipping: {tool} is not installed");
-                return None;
-            }
-            Err(e) => panic!("{tool} is required on CI: {e}"),
-        };
+        // Every run checks against the reference tools (scripts/setup.sh --test installs them).
+        let mut child = child.unwrap_or_else(|e| {
+            panic!(
+                "{tool} is needed to check this codec's output (bash scripts/setup.sh --test): {e}"
+            )
+        });
         let mut stdin = child.stdin.take().unwrap();
         let input = packed.to_vec();
         let writer = std::thread::spawn(move || stdin.write_all(&input));
@@ -205,6 +203,6 @@ pub(crate) mod testing {
             "{tool} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Some(out.stdout)
+        out.stdout
     }
 }

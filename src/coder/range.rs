@@ -7,12 +7,20 @@
 //! 2^-8 of the range per symbol). The decoder inverts the floor exactly.
 //!
 //! At the end the encoder picks the value in the final interval with the most trailing
-//! zero bytes and drops them; the decoder reads zeros past the end of its input.
+//! zero bytes and drops up to [`MAX_STRIP`] of them; the decoder reads zeros past the end of
+//! its input, but never more than [`MAX_OVERREAD`]: a stream that needs more is damaged or
+//! hostile, and [`RangeDecoder::past_end`] says so, which bounds a decoder's work by its input.
 
 use super::freq::{FreqTable, TOTAL_BITS};
 
 const TOP: u64 = 1 << 24;
 const WINDOW: u64 = 1 << 32;
+/// Most trailing zero bytes the encoder drops (the flush's own zeros; earlier zeros stay).
+pub const MAX_STRIP: usize = 4;
+/// Most bytes a decoder may read past its input's end. Above [`MAX_STRIP`] so that files from
+/// encoders that dropped every trailing zero (before the cap) still decode in all but
+/// pathological cases.
+pub const MAX_OVERREAD: usize = 16;
 
 /// Encodes symbols against [`FreqTable`]s into bytes.
 #[derive(Debug)]
@@ -23,6 +31,8 @@ pub struct RangeEncoder {
     cache: Option<u8>,
     /// Bytes of 0xFF after `cache`, held back for the same reason.
     pending_ff: usize,
+    /// Renormalisation shifts so far: the decoder reads exactly `shifts + 4` bytes in all.
+    shifts: usize,
     out: Vec<u8>,
 }
 
@@ -40,6 +50,7 @@ impl RangeEncoder {
             range: WINDOW - 1,
             cache: None,
             pending_ff: 0,
+            shifts: 0,
             out: Vec::new(),
         }
     }
@@ -55,6 +66,7 @@ impl RangeEncoder {
         while self.range < TOP {
             self.range <<= 8;
             self.shift_low();
+            self.shifts += 1;
         }
     }
 
@@ -94,7 +106,14 @@ impl RangeEncoder {
         for _ in 0..5 {
             self.shift_low();
         }
-        while self.out.last() == Some(&0) {
+        let reads = self.shifts + 4;
+        debug_assert_eq!(
+            self.out.len(),
+            reads,
+            "the decoder reads what the encoder wrote"
+        );
+        let keep = reads.saturating_sub(MAX_STRIP);
+        while self.out.len() > keep && self.out.last() == Some(&0) {
             self.out.pop();
         }
         self.out
@@ -151,10 +170,10 @@ impl<'a> RangeDecoder<'a> {
         symbol
     }
 
-    /// True when the decoder has read more than 4 bytes past the input. Only a hint of damage:
-    /// a valid stream whose tail was all zero bytes reads further (they were dropped).
-    pub fn overran(&self) -> bool {
-        self.pos > self.input.len() + 4
+    /// True when the decoder has read more than [`MAX_OVERREAD`] bytes past its input: no
+    /// stream an encoder wrote does, so the input is damaged or cut short and decoding must stop.
+    pub fn past_end(&self) -> bool {
+        self.pos > self.input.len() + MAX_OVERREAD
     }
 }
 
@@ -177,7 +196,9 @@ mod tests {
         let mut dec = RangeDecoder::new(&bytes);
         for (t, &s) in tables.iter().zip(symbols) {
             assert_eq!(dec.decode(t), s);
+            assert!(!dec.past_end());
         }
+        assert!(dec.pos <= bytes.len() + MAX_STRIP);
         bytes
     }
 
@@ -259,7 +280,29 @@ mod tests {
         for _ in 0..1000 {
             assert!(dec.decode(&t) < 256);
         }
-        assert!(dec.overran());
+        assert!(dec.past_end());
+    }
+
+    #[test]
+    fn zero_tails_are_capped_and_an_empty_stream_ends_soon() {
+        // A long run of the first symbol under a confident table codes to zero bytes: the
+        // encoder keeps all but MAX_STRIP of them, so the decoder stays within its bound.
+        let mut f = vec![1u32; 256];
+        f[0] = TOTAL - 255;
+        let t = FreqTable::from_freqs(&f).unwrap();
+        let syms = vec![0usize; 200_000];
+        let tabs = vec![t; syms.len()];
+        let out = roundtrip(&tabs, &syms);
+        assert!(out.len() > MAX_OVERREAD, "{} bytes", out.len());
+        // Nothing at all to read: a decoder gives up after a handful of uniform symbols.
+        let u = FreqTable::uniform(256);
+        let mut dec = RangeDecoder::new(&[]);
+        let mut steps = 0;
+        while !dec.past_end() {
+            dec.decode(&u);
+            steps += 1;
+        }
+        assert!(steps <= MAX_OVERREAD, "{steps} symbols from nothing");
     }
 
     proptest! {

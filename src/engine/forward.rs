@@ -9,6 +9,7 @@ use super::fixed::{
     self, div_round, dot, isqrt, normalize_into, normalize_wide, pow2_neg, rshift, shift, ACT_BITS,
     EXP2_STEPS, GELU_ENTRIES, Q, QK_BITS, ROPE_BITS,
 };
+use super::kernels;
 use crate::coder::{FreqTable, TOTAL};
 use crate::model::{ModelConfig, WeightsError, VOCAB};
 
@@ -20,7 +21,7 @@ const Z_BITS: u32 = 12;
 const MAX_ALIGN: i32 = 30;
 
 /// `y = x·W (+ b)`: int8 weights per output row, a fixed-point scale per output channel.
-struct Linear {
+pub(super) struct Linear {
     n_in: usize,
     w: Vec<i16>,
     mul: Vec<i64>,
@@ -74,10 +75,49 @@ impl Linear {
         }
         ey
     }
+
+    /// [`Linear::apply`] on every row of `x` (`n_in` wide) into the rows of `y`, each row's
+    /// exponent into `ey`: the same arithmetic per row, the products by blocks of weight rows
+    /// that stay in cache while every row passes them.
+    #[inline(always)]
+    pub(super) fn apply_rows(
+        &self,
+        x: &[i16],
+        ex: &[i32],
+        y: &mut [i64],
+        ey: &mut [i32],
+        sums: &mut [i32],
+    ) {
+        let (n_in, n_out) = (self.n_in, self.mul.len());
+        let rows = ex.len();
+        let block = (16384 / n_in).max(1);
+        for o0 in (0..n_out).step_by(block) {
+            let o1 = (o0 + block).min(n_out);
+            kernels::dots(
+                &x[..rows * n_in],
+                &self.w[o0 * n_in..o1 * n_in],
+                n_in,
+                &mut sums[o0..],
+                n_out,
+            );
+        }
+        for (r, (e, &xe)) in ey.iter_mut().zip(ex).enumerate() {
+            *e = xe + self.e;
+            let row = &mut y[r * n_out..(r + 1) * n_out];
+            for ((o, &s), &m) in row.iter_mut().zip(&sums[r * n_out..]).zip(&self.mul) {
+                *o = i64::from(s) * m;
+            }
+            if let Some((b, be)) = &self.bias {
+                for (o, &bv) in row.iter_mut().zip(b) {
+                    *o = o.saturating_add(shift(bv, be - *e));
+                }
+            }
+        }
+    }
 }
 
 /// LayerNorm with gain and offset as block-exponent vectors.
-struct Norm {
+pub(super) struct Norm {
     gain: (Vec<i64>, i32),
     offset: (Vec<i64>, i32),
 }
@@ -87,7 +127,7 @@ impl Norm {
     /// exponent of `out`. The variance floor (ε) is left out: the residual sums it sees are
     /// never constant vectors, and a constant vector comes out as the offset alone.
     #[inline(always)]
-    fn apply(&self, m: &mut [i64], out: &mut [i16], tmp: &mut [i64]) -> i32 {
+    pub(super) fn apply(&self, m: &mut [i64], out: &mut [i16], tmp: &mut [i64]) -> i32 {
         let d = m.len() as i64;
         let mean = div_round(m.iter().sum(), d);
         let mut sq = 0u128;
@@ -115,28 +155,28 @@ impl Norm {
     }
 }
 
-struct Layer {
-    wq: Linear,
-    wk: Linear,
-    wv: Linear,
-    wo: Linear,
-    fc1: Linear,
-    fc2: Linear,
-    ln1: Norm,
-    ln2: Norm,
+pub(super) struct Layer {
+    pub(super) wq: Linear,
+    pub(super) wk: Linear,
+    pub(super) wv: Linear,
+    pub(super) wo: Linear,
+    pub(super) fc1: Linear,
+    pub(super) fc2: Linear,
+    pub(super) ln1: Norm,
+    pub(super) ln2: Norm,
 }
 
 /// The integer model, ready to run.
 pub struct IntModel {
     config: ModelConfig,
-    embed: Vec<i16>,
-    embed_e: Vec<i32>,
-    layers: Vec<Layer>,
-    head: Linear,
-    cos: Vec<i64>,
-    sin: Vec<i64>,
+    pub(super) embed: Vec<i16>,
+    pub(super) embed_e: Vec<i32>,
+    pub(super) layers: Vec<Layer>,
+    pub(super) head: Linear,
+    pub(super) cos: Vec<i64>,
+    pub(super) sin: Vec<i64>,
     exp2: Box<[i32; EXP2_STEPS]>,
-    gelu: Vec<i32>,
+    pub(super) gelu: Vec<i32>,
 }
 
 fn wide(v: &[i32]) -> Vec<i64> {
@@ -223,27 +263,23 @@ impl IntModel {
         IntSession {
             m: self,
             pos: 0,
-            keys: vec![Vec::with_capacity(c.context * d); c.n_layers],
-            key_e: vec![0; c.n_layers],
-            values: vec![vec![0; c.context * d]; c.n_layers],
-            value_e: vec![0; c.n_layers],
+            caches: (0..c.n_layers).map(|_| LayerCache::new(c)).collect(),
             x: vec![0; d],
             q: vec![0; d],
             kv: vec![0; d],
+            v: vec![0; d],
             a: vec![0; d],
             wide: vec![0; h.max(VOCAB)],
             wide2: vec![0; h.max(VOCAB)],
             hidden: vec![0; h],
-            scores: vec![0; c.context * c.n_heads],
-            weights: vec![0; c.context],
-            probs: vec![0; c.context],
+            scratch: Scratch::new(c),
         }
     }
 
     /// Integer frequencies from integer logits: softmax weights by the exp table, every symbol
     /// ≥ 1, the rounding remainder to the most likely symbol (the first, on ties).
     #[inline(always)]
-    fn table(&self, logits: &[i64], e: i32) -> FreqTable {
+    pub(super) fn table(&self, logits: &[i64], e: i32) -> FreqTable {
         let bound = 1i64 << 40;
         let mut best = 0;
         let mut fixed_logits = [0i64; VOCAB];
@@ -277,29 +313,145 @@ impl IntModel {
 pub struct IntSession<'m> {
     m: &'m IntModel,
     pos: usize,
-    keys: Vec<Vec<i16>>,
-    /// Per layer, the exponent shared by every cached key.
-    key_e: Vec<i32>,
-    /// Per layer, transposed: feature `j` of position `t` at `j·context + t`, so a head's
-    /// weighted sum over positions is one dot product per feature.
-    values: Vec<Vec<i16>>,
-    /// Per layer, the exponent shared by every cached value.
-    value_e: Vec<i32>,
+    caches: Vec<LayerCache>,
     x: Vec<i16>,
     q: Vec<i16>,
     kv: Vec<i16>,
+    v: Vec<i16>,
     a: Vec<i16>,
     wide: Vec<i64>,
     wide2: Vec<i64>,
     hidden: Vec<i16>,
+    scratch: Scratch,
+}
+
+/// One layer's keys and values so far, each kind under one shared exponent.
+pub(super) struct LayerCache {
+    keys: Vec<i16>,
+    key_e: i32,
+    /// Transposed: feature `j` of position `t` at `j·context + t`, so a head's weighted sum
+    /// over positions is one dot product per feature.
+    values: Vec<i16>,
+    value_e: i32,
+    context: usize,
+}
+
+impl LayerCache {
+    pub(super) fn new(c: &ModelConfig) -> Self {
+        Self {
+            keys: Vec::with_capacity(c.context * c.d_model),
+            key_e: 0,
+            values: vec![0; c.context * c.d_model],
+            value_e: 0,
+            context: c.context,
+        }
+    }
+
+    /// Stores position `pos`'s key and value (mantissas with their exponents; both may be
+    /// rescaled in place), rescaling the cache when the new exponent is the larger.
+    #[inline(always)]
+    pub(super) fn push(&mut self, k: &mut [i16], ek: i32, v: &mut [i16], ev: i32, pos: usize) {
+        let first = pos == 0;
+        if let Some(s) = share_exponent(&mut self.key_e, k, ek, first) {
+            rescale(&mut self.keys, s);
+        }
+        self.keys.truncate(pos * k.len());
+        self.keys.extend_from_slice(k);
+        let ctx = self.context;
+        if let Some(s) = share_exponent(&mut self.value_e, v, ev, first) {
+            // The stored positions only (the rest of each row is unused).
+            for row in self.values.chunks_exact_mut(ctx) {
+                rescale(&mut row[..pos], s);
+            }
+        }
+        for (j, &x) in v.iter().enumerate() {
+            self.values[j * ctx + pos] = x;
+        }
+    }
+
+    /// The first `n` positions as seen by query `q` (exponent `eq`).
+    #[inline(always)]
+    pub(super) fn query<'a>(&'a self, q: &'a [i16], eq: i32, n: usize) -> Query<'a> {
+        Query {
+            q,
+            eq,
+            keys: &self.keys,
+            ke: self.key_e,
+            values: &self.values,
+            n,
+        }
+    }
+
+    /// The exponent shared by every cached value.
+    pub(super) fn value_e(&self) -> i32 {
+        self.value_e
+    }
+}
+
+/// Per-query attention buffers, one slot per position.
+pub(super) struct Scratch {
     scores: Vec<i32>,
     weights: Vec<u32>,
     probs: Vec<i16>,
 }
 
+impl Scratch {
+    pub(super) fn new(c: &ModelConfig) -> Self {
+        Self {
+            scores: vec![0; c.context * c.n_heads],
+            weights: vec![0; c.context],
+            probs: vec![0; c.context],
+        }
+    }
+}
+
+/// One query against a layer's cache: the query, its keys and values as [`IntSession`] keeps
+/// them (values transposed with a row stride of the context), and the positions in use.
+pub(super) struct Query<'a> {
+    pub q: &'a [i16],
+    pub eq: i32,
+    pub keys: &'a [i16],
+    pub ke: i32,
+    pub values: &'a [i16],
+    pub n: usize,
+}
+
+/// Every head's softmax-weighted sum of values for one query, as mantissas into `out`
+/// (exponent: the values' exponent − 16).
+#[inline(always)]
+pub(super) fn attend(m: &IntModel, a: Query<'_>, s: &mut Scratch, out: &mut [i64]) {
+    let c = &m.config;
+    let (hd, heads, ctx, n) = (c.head_dim(), c.n_heads, c.context, a.n);
+    match hd {
+        16 => score::<16>(a.q, a.keys, n, &mut s.scores),
+        32 => score::<32>(a.q, a.keys, n, &mut s.scores),
+        _ => score_any(a.q, hd, a.keys, n, &mut s.scores),
+    }
+    // Scores are in log2 units (the export folded log2 e into the queries): a dot
+    // product's distance to the best one, shifted to Q16, indexes the 2^-x table.
+    let to_q = a.eq + a.ke + Q as i32;
+    for head in 0..heads {
+        let lo = head * hd;
+        let scores = &s.scores[head * n..(head + 1) * n];
+        let max = scores.iter().copied().max().unwrap_or(0);
+        let total = softmax_weights(scores, max, to_q, &m.exp2, &mut s.weights[..n]);
+        // Weights scaled to sum to at most 2^15: every product with a value fits 28
+        // bits, the weighted sum an i32.
+        let sh = (64 - total.leading_zeros()).saturating_sub(15);
+        let psum = to_probs(&s.weights[..n], sh, &mut s.probs[..n]);
+        for (j, o) in out[lo..lo + hd].iter_mut().enumerate() {
+            let row = &a.values[(lo + j) * ctx..(lo + j) * ctx + n];
+            *o = div_round(
+                i64::from(dot(&s.probs[..n], row)) << 16,
+                i64::from(psum.max(1)),
+            );
+        }
+    }
+}
+
 /// Rotates each head's halves by the position's angles (cos/sin in [`ROPE_BITS`] fixed point).
 #[inline(always)]
-fn rotate(v: &mut [i64], heads: usize, cos: &[i64], sin: &[i64]) {
+pub(super) fn rotate(v: &mut [i64], heads: usize, cos: &[i64], sin: &[i64]) {
     let hd = v.len() / heads;
     let half = hd / 2;
     for head in v.chunks_exact_mut(hd) {
@@ -314,7 +466,7 @@ fn rotate(v: &mut [i64], heads: usize, cos: &[i64], sin: &[i64]) {
 /// `x + y` into `out` as wide mantissas, `x` narrow, `y` wide. The sum's exponent is dropped:
 /// only LayerNorm, which cancels it, reads the sum.
 #[inline(always)]
-fn add(x: &[i16], ex: i32, y: &mut [i64], ey: i32, out: &mut [i64]) {
+pub(super) fn add(x: &[i16], ex: i32, y: &mut [i64], ey: i32, out: &mut [i64]) {
     let ey = normalize_wide(y, ey, NORM_IN_BITS);
     let e0 = ex.min(ey).max(ex.max(ey) - MAX_ALIGN);
     for ((o, &a), &b) in out.iter_mut().zip(x).zip(y.iter()) {
@@ -485,53 +637,14 @@ impl IntSession<'_> {
             let ek = l.wk.apply(&self.x, ex, wide);
             rotate(wide, heads, cos, sin);
             let ek = normalize_into(wide, ek, QK_BITS, &mut self.kv);
-            let first = self.pos == 0;
-            if let Some(s) = share_exponent(&mut self.key_e[li], &mut self.kv, ek, first) {
-                rescale(&mut self.keys[li], s);
-            }
-            self.keys[li].extend_from_slice(&self.kv);
             let ev = l.wv.apply(&self.x, ex, wide);
-            let ev = normalize_into(wide, ev, ACT_BITS, &mut self.kv);
-            let ctx = c.context;
-            let vals = &mut self.values[li];
-            if let Some(s) = share_exponent(&mut self.value_e[li], &mut self.kv, ev, first) {
-                // The stored positions only (the rest of each row is unused).
-                for row in vals.chunks_exact_mut(ctx) {
-                    rescale(&mut row[..self.pos], s);
-                }
-            }
-            for (j, &v) in self.kv.iter().enumerate() {
-                vals[j * ctx + self.pos] = v;
-            }
-            let (keys, values) = (&self.keys[li], &self.values[li]);
-            let (ke, ve) = (self.key_e[li], self.value_e[li]);
-            match hd {
-                16 => score::<16>(&self.q, keys, n, &mut self.scores),
-                32 => score::<32>(&self.q, keys, n, &mut self.scores),
-                _ => score_any(&self.q, hd, keys, n, &mut self.scores),
-            }
-            // Scores are in log2 units (the export folded log2 e into the queries): a dot
-            // product's distance to the best one, shifted to Q16, indexes the 2^-x table.
-            let to_q = eq + ke + Q as i32;
+            let ev = normalize_into(wide, ev, ACT_BITS, &mut self.v);
+            let cache = &mut self.caches[li];
+            cache.push(&mut self.kv, ek, &mut self.v, ev, self.pos);
             let out = &mut self.wide2[..d];
-            for head in 0..heads {
-                let lo = head * hd;
-                let scores = &self.scores[head * n..(head + 1) * n];
-                let max = scores.iter().copied().max().unwrap_or(0);
-                let total = softmax_weights(scores, max, to_q, &m.exp2, &mut self.weights[..n]);
-                // Weights scaled to sum to at most 2^15: every product with a value fits 28
-                // bits, the weighted sum an i32.
-                let sh = (64 - total.leading_zeros()).saturating_sub(15);
-                let psum = to_probs(&self.weights[..n], sh, &mut self.probs[..n]);
-                for (j, o) in out[lo..lo + hd].iter_mut().enumerate() {
-                    let row = &values[(lo + j) * ctx..(lo + j) * ctx + n];
-                    *o = div_round(
-                        i64::from(dot(&self.probs[..n], row)) << 16,
-                        i64::from(psum.max(1)),
-                    );
-                }
-            }
-            let ea = normalize_into(out, ve - 16, ACT_BITS, &mut self.a);
+            attend(m, cache.query(&self.q, eq, n), &mut self.scratch, out);
+            let ve = cache.value_e();
+            let ea = normalize_into(&self.wide2[..d], ve - 16, ACT_BITS, &mut self.a);
             let ey = l.wo.apply(&self.a, ea, wide);
             let sum_buf = &mut self.wide2[..d];
             add(&self.x, ex, wide, ey, sum_buf);

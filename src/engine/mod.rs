@@ -5,9 +5,11 @@
 //! ([`IntWeights`]); [`IntModel`] runs it token by token with an integer KV cache and turns
 //! the last layer into a frequency table without a single float operation.
 
+mod batch;
 mod file;
 mod fixed;
 mod forward;
+mod kernels;
 mod quantize;
 
 pub use file::IntWeights;

@@ -82,10 +82,10 @@ impl ModelConfig {
         if self.d_model == 0 || self.n_heads == 0 || self.n_layers == 0 || self.widening == 0 {
             return Err("every dimension must be positive");
         }
-        if self.d_model % self.n_heads != 0 {
+        if !self.d_model.is_multiple_of(self.n_heads) {
             return Err("d_model must be a multiple of n_heads");
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return Err("rotary positions need an even head dimension");
         }
         if self.context == 0 || self.context > 1 << 16 {
