@@ -92,6 +92,9 @@ pub fn codec_names() -> Vec<&'static str> {
 /// coder flush, about 3 bytes) stays near 0.5 %, small enough to decode chunks in parallel.
 const WINDOWS_PER_CHUNK: usize = 32;
 
+/// Most model chunks one thread decodes in lockstep (enough rows to share each weight row).
+const LOCKSTEP: usize = 8;
+
 fn unknown(name: &str) -> LmzError {
     LmzError::UnknownCodec {
         name: name.to_string(),
@@ -244,6 +247,16 @@ fn decode_chunk(c: &container::Container<'_>, index: usize) -> Result<Vec<u8>, L
     } else {
         codec_for(&h.codec)?.decompress(payload, expected)?
     };
+    checked_piece(c, index, piece)
+}
+
+/// A decoded chunk, if it has its declared length.
+fn checked_piece(
+    c: &container::Container<'_>,
+    index: usize,
+    piece: Vec<u8>,
+) -> Result<Vec<u8>, LmzError> {
+    let expected = c.header.chunk_original_len(index);
     if piece.len() != expected {
         return Err(LmzError::ChunkLength {
             index,
@@ -280,9 +293,34 @@ pub fn decompress(bytes: &[u8]) -> Result<Vec<u8>, LmzError> {
 /// core natively.
 pub fn decompress_limited(bytes: &[u8], max_size: u64) -> Result<Vec<u8>, LmzError> {
     let c = open(bytes, max_size)?;
-    let pieces = crate::par::map(c.chunks.len(), crate::par::cores(), |i| decode_chunk(&c, i))
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
+    let count = c.chunks.len();
+    let threads = crate::par::cores();
+    let pieces = match codecs::lm::find(&c.header.codec) {
+        // Model chunks: each thread decodes a few chunks in lockstep.
+        Some(model) if count > 1 => {
+            let per_group = count.div_ceil(threads).clamp(1, LOCKSTEP);
+            let groups = count.div_ceil(per_group);
+            crate::par::map(groups, threads, |g| {
+                let ids: Vec<usize> = (g * per_group..((g + 1) * per_group).min(count)).collect();
+                let work: Vec<(&[u8], usize)> = ids
+                    .iter()
+                    .map(|&i| (c.chunks[i], c.header.chunk_original_len(i)))
+                    .collect();
+                model
+                    .decompress_many(&work)
+                    .into_iter()
+                    .zip(ids)
+                    .map(|(piece, i)| checked_piece(&c, i, piece?))
+                    .collect::<Vec<_>>()
+            })
+            .into_iter()
+            .flatten()
+            .collect::<Result<Vec<_>, _>>()?
+        }
+        _ => crate::par::map(count, threads, |i| decode_chunk(&c, i))
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?,
+    };
     join_checked(&c, pieces)
 }
 

@@ -269,6 +269,69 @@ impl Codec for LmCodec {
     }
 }
 
+impl LmCodec {
+    /// Decodes several chunks (each a payload and its exact original length) together, one
+    /// byte of each per step, so the engine reads its weights once per step for all of them;
+    /// each result is what [`Codec::decompress`] gives for that chunk alone.
+    pub fn decompress_many(&self, chunks: &[(&[u8], usize)]) -> Vec<Result<Vec<u8>, CodecError>> {
+        let Net::Int(m) = &self.net else {
+            return chunks.iter().map(|&(d, n)| self.decompress(d, n)).collect();
+        };
+        let window = self.window();
+        let mut decoders: Vec<RangeDecoder> =
+            chunks.iter().map(|&(d, _)| RangeDecoder::new(d)).collect();
+        let mut outs: Vec<Vec<u8>> = chunks
+            .iter()
+            .map(|&(d, n)| Vec::with_capacity(n.min(d.len().saturating_mul(64) + 4096)))
+            .collect();
+        let mut failed = vec![false; chunks.len()];
+        let mut prev = vec![0u8; chunks.len()];
+        let mut lanes = m.lanes(chunks.len());
+        let mut active: Vec<usize> = (0..chunks.len()).collect();
+        let mut tokens = Vec::with_capacity(chunks.len());
+        loop {
+            active.retain(|&i| !failed[i] && outs[i].len() < chunks[i].1);
+            if active.is_empty() {
+                break;
+            }
+            tokens.clear();
+            for &i in &active {
+                if outs[i].len().is_multiple_of(window) {
+                    lanes.reset(i);
+                    prev[i] = 0;
+                }
+                tokens.push(prev[i]);
+            }
+            lanes.step(&active, &tokens, &mut |i, table| {
+                let b = decoders[i].decode(&table) as u8;
+                if decoders[i].past_end() {
+                    failed[i] = true;
+                } else {
+                    outs[i].push(b);
+                    prev[i] = b;
+                }
+            });
+        }
+        outs.into_iter()
+            .zip(chunks)
+            .zip(failed)
+            .map(|((out, &(_, len)), failed)| {
+                if failed {
+                    Err(CodecError::Decode {
+                        codec: self.name,
+                        reason: format!(
+                            "the coded data ends after {} of {len} bytes (truncated or damaged)",
+                            out.len()
+                        ),
+                    })
+                } else {
+                    Ok(out)
+                }
+            })
+            .collect()
+    }
+}
+
 /// A model's running context for prediction and sampling: feed bytes, read the next
 /// distribution (the engine's tables as probabilities, or the float model's own).
 pub struct LmSession<'a> {

@@ -1,16 +1,181 @@
-//! Encoding a whole window in one pass: every position of a window is known when encoding,
-//! so each layer runs its matrix products over all rows at once (each weight row is read
-//! once per block of rows instead of once per byte).
+//! Many rows through the engine at once, with the same bits as stepping a session row by row.
 //!
-//! The tables are the same bits as stepping an [`super::IntSession`] over the window: every
-//! row goes through exactly the step path's integer operations, and attention replays the
-//! session's key/value cache position by position (its shared exponents and rescaling
-//! history included), since rounding shifts applied one after another are not one shift.
+//! - Encoding ([`IntModel::window_tables`]): every byte of a window is known, so each layer's
+//!   matrix products run over all its positions at once, and attention replays the session's
+//!   key/value cache position by position (shared exponents and rescaling history included:
+//!   rounding shifts applied one after another are not one shift).
+//! - Decoding ([`IntLanes`]): independent contexts (one per chunk) advance one byte each per
+//!   step, as one matrix product with a row per context.
+//!
+//! Either way each row goes through exactly the step path's integer operations; the products
+//! only share each weight row between rows while it is in cache.
 
 use super::fixed::{self, normalize_into, shift, ACT_BITS, Q, QK_BITS};
-use super::forward::{add, attend, rotate, IntModel, LayerCache, Scratch};
+use super::forward::{add, attend, rotate, weigh, IntModel, Layer, LayerCache, Scratch};
+use super::kernels;
 use crate::coder::FreqTable;
-use crate::model::VOCAB;
+use crate::model::{ModelConfig, VOCAB};
+
+/// Queries scored together against the keys the last of them sees.
+const QUERY_BLOCK: usize = 16;
+
+/// Buffers for up to `cap` rows of one model.
+struct Rows {
+    d: usize,
+    h: usize,
+    x: Vec<i16>,
+    ex: Vec<i32>,
+    q: Vec<i16>,
+    k: Vec<i16>,
+    v: Vec<i16>,
+    a: Vec<i16>,
+    hidden: Vec<i16>,
+    eq: Vec<i32>,
+    ek: Vec<i32>,
+    ev: Vec<i32>,
+    ea: Vec<i32>,
+    ey: Vec<i32>,
+    wide: Vec<i64>,
+    wide2: Vec<i64>,
+    sums: Vec<i32>,
+    tmp: Vec<i64>,
+}
+
+impl Rows {
+    fn new(c: &ModelConfig, cap: usize) -> Self {
+        let (d, h) = (c.d_model, c.widening * c.d_model);
+        let narrow = || vec![0i16; cap * d];
+        let exps = || vec![0i32; cap];
+        Self {
+            d,
+            h,
+            x: narrow(),
+            ex: exps(),
+            q: narrow(),
+            k: narrow(),
+            v: narrow(),
+            a: narrow(),
+            hidden: vec![0; cap * h],
+            eq: exps(),
+            ek: exps(),
+            ev: exps(),
+            ea: exps(),
+            ey: exps(),
+            wide: vec![0; cap * h.max(VOCAB)],
+            wide2: vec![0; cap * d],
+            sums: vec![0; cap * h.max(VOCAB)],
+            tmp: vec![0; d],
+        }
+    }
+
+    /// Row `r` starts from token `t`'s embedding.
+    fn embed(&mut self, m: &IntModel, r: usize, t: u8) {
+        let (d, t) = (self.d, t as usize);
+        self.x[r * d..(r + 1) * d].copy_from_slice(&m.embed[t * d..(t + 1) * d]);
+        self.ex[r] = m.embed_e[t];
+    }
+
+    /// Queries and keys rotated to each row's position, and values, for `n` rows.
+    fn project(&mut self, m: &IntModel, l: &Layer, n: usize, pos: impl Fn(usize) -> usize) {
+        let c = m.config();
+        let (d, heads, half) = (self.d, c.n_heads, c.head_dim() / 2);
+        for (lin, out, e, bits, rotated) in [
+            (&l.wq, &mut self.q, &mut self.eq, QK_BITS, true),
+            (&l.wk, &mut self.k, &mut self.ek, QK_BITS, true),
+            (&l.wv, &mut self.v, &mut self.ev, ACT_BITS, false),
+        ] {
+            let wide = &mut self.wide[..n * d];
+            lin.apply_rows(
+                &self.x[..n * d],
+                &self.ex[..n],
+                wide,
+                &mut self.ey,
+                &mut self.sums,
+            );
+            for (r, row) in wide.chunks_exact_mut(d).enumerate() {
+                if rotated {
+                    let p = pos(r);
+                    let (cos, sin) = (
+                        &m.cos[p * half..(p + 1) * half],
+                        &m.sin[p * half..(p + 1) * half],
+                    );
+                    rotate(row, heads, cos, sin);
+                }
+                e[r] = normalize_into(row, self.ey[r], bits, &mut out[r * d..(r + 1) * d]);
+            }
+        }
+    }
+
+    /// Row `r`'s attention output (in `wide2`, exponent `e`) into `a` as the next input.
+    fn attended(&mut self, r: usize, e: i32) {
+        let rows = r * self.d..(r + 1) * self.d;
+        self.ea[r] = normalize_into(&self.wide2[rows.clone()], e, ACT_BITS, &mut self.a[rows]);
+    }
+
+    /// The rest of a layer after attention: output projection, residual and LayerNorm, the
+    /// MLP, residual and LayerNorm, for `n` rows.
+    fn finish_layer(&mut self, m: &IntModel, l: &Layer, n: usize) {
+        let (d, h) = (self.d, self.h);
+        let wide = &mut self.wide[..n * d];
+        l.wo.apply_rows(
+            &self.a[..n * d],
+            &self.ea[..n],
+            wide,
+            &mut self.ey,
+            &mut self.sums,
+        );
+        self.residual_norm(&l.ln1, n);
+        let wide = &mut self.wide[..n * h];
+        l.fc1.apply_rows(
+            &self.x[..n * d],
+            &self.ex[..n],
+            wide,
+            &mut self.ey,
+            &mut self.sums,
+        );
+        for (r, row) in wide.chunks_exact_mut(h).enumerate() {
+            for v in row.iter_mut() {
+                *v = fixed::gelu(shift(*v, self.ey[r] + Q as i32), &m.gelu);
+            }
+            let out = &mut self.hidden[r * h..(r + 1) * h];
+            self.ea[r] = normalize_into(row, -(Q as i32), ACT_BITS, out);
+        }
+        let wide = &mut self.wide[..n * d];
+        l.fc2.apply_rows(
+            &self.hidden[..n * h],
+            &self.ea[..n],
+            wide,
+            &mut self.ey,
+            &mut self.sums,
+        );
+        self.residual_norm(&l.ln2, n);
+    }
+
+    /// `x ← norm(x + wide)` row by row (the block's output, exponents in `ey`).
+    fn residual_norm(&mut self, norm: &super::forward::Norm, n: usize) {
+        let d = self.d;
+        for r in 0..n {
+            let rows = r * d..(r + 1) * d;
+            let (x, y, sum) = (
+                &mut self.x[rows.clone()],
+                &mut self.wide[rows.clone()],
+                &mut self.wide2[rows],
+            );
+            add(x, self.ex[r], y, self.ey[r], sum);
+            self.ex[r] = norm.apply(sum, x, &mut self.tmp);
+        }
+    }
+
+    /// The next byte's table for each of `n` rows, in order.
+    fn tables(&mut self, m: &IntModel, n: usize, visit: &mut dyn FnMut(usize, FreqTable)) {
+        let wide = &mut self.wide[..n * VOCAB];
+        let (x, ex) = (&self.x[..n * self.d], &self.ex[..n]);
+        m.head.apply_rows(x, ex, wide, &mut self.ey, &mut self.sums);
+        for (r, logits) in wide.chunks_exact(VOCAB).enumerate() {
+            visit(r, m.table(logits, self.ey[r]));
+        }
+    }
+}
 
 impl IntModel {
     /// Feeds `tokens` (at most the context; the first is 0 as in a session) and hands `visit`
@@ -43,108 +208,179 @@ impl IntModel {
             return;
         }
         let (d, hd, heads) = (c.d_model, c.head_dim(), c.n_heads);
-        let h = c.widening * d;
-        let half = hd / 2;
-        let mut x = vec![0i16; n * d];
-        let mut ex = vec![0i32; n];
+        let mut b = Rows::new(&c, n);
         for (r, &t) in tokens.iter().enumerate() {
-            let t = t as usize;
-            x[r * d..(r + 1) * d].copy_from_slice(&self.embed[t * d..(t + 1) * d]);
-            ex[r] = self.embed_e[t];
+            b.embed(self, r, t);
         }
-        let mut wide = vec![0i64; n * h.max(VOCAB)];
-        let mut wide2 = vec![0i64; n * d];
-        let mut sums = vec![0i32; n * h.max(VOCAB)];
-        let mut tmp = vec![0i64; d];
-        let (mut q, mut k, mut v, mut a) = (
-            vec![0i16; n * d],
-            vec![0i16; n * d],
-            vec![0i16; n * d],
-            vec![0i16; n * d],
-        );
-        let mut hidden = vec![0i16; n * h];
-        let (mut eq, mut ek, mut ev, mut ea, mut ey) =
-            (vec![0; n], vec![0; n], vec![0; n], vec![0; n], vec![0; n]);
         let mut scratch = Scratch::new(&c);
-        let rope = |r: usize| {
-            (
-                &self.cos[r * half..(r + 1) * half],
-                &self.sin[r * half..(r + 1) * half],
-            )
-        };
+        let (mut qh, mut kh) = (vec![0i16; n * hd], vec![0i16; n * hd]);
+        let mut seg = vec![0i32; heads * n * n];
         for l in &self.layers {
-            // Queries and keys, rotated to their positions; values.
-            for (lin, out, e, bits, rotated) in [
-                (&l.wq, &mut q, &mut eq, QK_BITS, true),
-                (&l.wk, &mut k, &mut ek, QK_BITS, true),
-                (&l.wv, &mut v, &mut ev, ACT_BITS, false),
-            ] {
-                lin.apply_rows(&x, &ex, &mut wide[..n * d], &mut ey, &mut sums);
-                for (r, row) in wide[..n * d].chunks_exact_mut(d).enumerate() {
-                    if rotated {
-                        let (cos, sin) = rope(r);
-                        rotate(row, heads, cos, sin);
-                    }
-                    e[r] = normalize_into(row, ey[r], bits, &mut out[r * d..(r + 1) * d]);
-                }
-            }
-            // Attention, with the cache filled position by position as a session fills it.
+            b.project(self, l, n, |r| r);
+            // Attention. A key or value exponent above every earlier one rescales the cache
+            // there, as in a session; between such positions the cache only grows, so each
+            // such segment's queries are scored against it in one block product per head.
             let mut cache = LayerCache::new(&c);
-            for r in 0..n {
-                let rows = r * d..(r + 1) * d;
-                cache.push(&mut k[rows.clone()], ek[r], &mut v[rows.clone()], ev[r], r);
-                let out = &mut wide2[rows.clone()];
-                attend(
-                    self,
-                    cache.query(&q[rows.clone()], eq[r], r + 1),
-                    &mut scratch,
-                    out,
-                );
-                ea[r] = normalize_into(out, cache.value_e() - 16, ACT_BITS, &mut a[rows]);
-            }
-            l.wo.apply_rows(&a, &ea, &mut wide[..n * d], &mut ey, &mut sums);
-            for r in 0..n {
-                let rows = r * d..(r + 1) * d;
-                add(
-                    &x[rows.clone()],
-                    ex[r],
-                    &mut wide[rows.clone()],
-                    ey[r],
-                    &mut wide2[rows.clone()],
-                );
-                ex[r] = l
-                    .ln1
-                    .apply(&mut wide2[rows.clone()], &mut x[rows], &mut tmp);
-            }
-            // The MLP.
-            l.fc1
-                .apply_rows(&x, &ex, &mut wide[..n * h], &mut ey, &mut sums);
-            for (r, row) in wide[..n * h].chunks_exact_mut(h).enumerate() {
-                for v in row.iter_mut() {
-                    *v = fixed::gelu(shift(*v, ey[r] + Q as i32), &self.gelu);
+            let (mut kmax, mut vmax) = (i32::MIN, i32::MIN);
+            let mut s0 = 0;
+            while s0 < n {
+                kmax = kmax.max(b.ek[s0]);
+                vmax = vmax.max(b.ev[s0]);
+                let mut s1 = s0 + 1;
+                while s1 < n && b.ek[s1] <= kmax && b.ev[s1] <= vmax {
+                    s1 += 1;
                 }
-                ea[r] = normalize_into(row, -(Q as i32), ACT_BITS, &mut hidden[r * h..(r + 1) * h]);
+                for r in s0..s1 {
+                    let rows = r * d..(r + 1) * d;
+                    cache.push(&mut b.k[rows.clone()], b.ek[r], &mut b.v[rows], b.ev[r], r);
+                }
+                let rows = s1 - s0;
+                for head in 0..heads {
+                    let col = head * hd..(head + 1) * hd;
+                    for (i, row) in b.q[s0 * d..s1 * d].chunks_exact(d).enumerate() {
+                        qh[i * hd..(i + 1) * hd].copy_from_slice(&row[col.clone()]);
+                    }
+                    for (t, row) in cache.keys()[..s1 * d].chunks_exact(d).enumerate() {
+                        kh[t * hd..(t + 1) * hd].copy_from_slice(&row[col.clone()]);
+                    }
+                    let block = &mut seg[head * rows * s1..(head + 1) * rows * s1];
+                    // Blocks of queries against the keys they see (the causal triangle).
+                    for i0 in (0..rows).step_by(QUERY_BLOCK) {
+                        let i1 = (i0 + QUERY_BLOCK).min(rows);
+                        let seen = s0 + i1;
+                        let (qs, ks) = (&qh[i0 * hd..i1 * hd], &kh[..seen * hd]);
+                        kernels::dots(qs, ks, hd, &mut block[i0 * s1..], s1);
+                    }
+                }
+                for (i, r) in (s0..s1).enumerate() {
+                    let nt = r + 1;
+                    for head in 0..heads {
+                        let from = (head * rows + i) * s1;
+                        scratch.scores[head * nt..(head + 1) * nt]
+                            .copy_from_slice(&seg[from..from + nt]);
+                    }
+                    let out = &mut b.wide2[r * d..(r + 1) * d];
+                    weigh(
+                        self,
+                        b.eq[r] + cache.key_e(),
+                        cache.values(),
+                        nt,
+                        &mut scratch,
+                        out,
+                    );
+                    b.attended(r, cache.value_e() - 16);
+                }
+                s0 = s1;
             }
-            l.fc2
-                .apply_rows(&hidden, &ea, &mut wide[..n * d], &mut ey, &mut sums);
-            for r in 0..n {
-                let rows = r * d..(r + 1) * d;
-                add(
-                    &x[rows.clone()],
-                    ex[r],
-                    &mut wide[rows.clone()],
-                    ey[r],
-                    &mut wide2[rows.clone()],
-                );
-                ex[r] = l
-                    .ln2
-                    .apply(&mut wide2[rows.clone()], &mut x[rows], &mut tmp);
-            }
+            b.finish_layer(self, l, n);
         }
-        self.head
-            .apply_rows(&x, &ex, &mut wide[..n * VOCAB], &mut ey, &mut sums);
-        for (r, logits) in wide[..n * VOCAB].chunks_exact(VOCAB).enumerate() {
-            visit(self.table(logits, ey[r]));
+        b.tables(self, n, &mut |_, t| visit(t));
+    }
+
+    /// `lanes` independent contexts to advance in lockstep.
+    pub fn lanes(&self, lanes: usize) -> IntLanes<'_> {
+        let c = self.config();
+        IntLanes {
+            m: self,
+            pos: vec![0; lanes],
+            caches: (0..lanes)
+                .map(|_| (0..c.n_layers).map(|_| LayerCache::new(c)).collect())
+                .collect(),
+            scratch: Scratch::new(c),
+            rows: Rows::new(c, lanes),
+        }
+    }
+}
+
+/// Independent contexts (lanes) advanced together, one token each per step: what a session
+/// per lane would give, with each weight row read once per step for all of them.
+pub struct IntLanes<'m> {
+    m: &'m IntModel,
+    pos: Vec<usize>,
+    caches: Vec<Vec<LayerCache>>,
+    scratch: Scratch,
+    rows: Rows,
+}
+
+impl IntLanes<'_> {
+    /// Starts lane `lane` afresh (no tokens seen).
+    pub fn reset(&mut self, lane: usize) {
+        self.pos[lane] = 0;
+    }
+
+    /// Feeds `tokens[i]` to lane `lanes[i]` (each lane at most once) and hands `visit` each
+    /// lane's next table, as [`super::IntSession::step`] would.
+    ///
+    /// # Panics
+    /// When a lane's context is full, or `lanes` and `tokens` differ in length.
+    pub fn step(
+        &mut self,
+        lanes: &[usize],
+        tokens: &[u8],
+        visit: &mut dyn FnMut(usize, FreqTable),
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { self.step_avx2(lanes, tokens, visit) };
+        }
+        self.step_portable(lanes, tokens, visit)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn step_avx2(
+        &mut self,
+        lanes: &[usize],
+        tokens: &[u8],
+        visit: &mut dyn FnMut(usize, FreqTable),
+    ) {
+        self.step_portable(lanes, tokens, visit)
+    }
+
+    #[inline(always)]
+    fn step_portable(
+        &mut self,
+        lanes: &[usize],
+        tokens: &[u8],
+        visit: &mut dyn FnMut(usize, FreqTable),
+    ) {
+        let m = self.m;
+        let c = *m.config();
+        let (n, d) = (lanes.len(), c.d_model);
+        assert_eq!(n, tokens.len(), "one token per lane");
+        let b = &mut self.rows;
+        for (r, (&lane, &t)) in lanes.iter().zip(tokens).enumerate() {
+            assert!(
+                self.pos[lane] < c.context,
+                "context of {} exhausted",
+                c.context
+            );
+            b.embed(m, r, t);
+        }
+        let pos = &self.pos;
+        for (li, l) in m.layers.iter().enumerate() {
+            b.project(m, l, n, |r| pos[lanes[r]]);
+            for (r, &lane) in lanes.iter().enumerate() {
+                let rows = r * d..(r + 1) * d;
+                let p = pos[lane];
+                let cache = &mut self.caches[lane][li];
+                cache.push(
+                    &mut b.k[rows.clone()],
+                    b.ek[r],
+                    &mut b.v[rows.clone()],
+                    b.ev[r],
+                    p,
+                );
+                let query = cache.query(&b.q[rows.clone()], b.eq[r], p + 1);
+                attend(m, query, &mut self.scratch, &mut b.wide2[rows]);
+                b.attended(r, cache.value_e() - 16);
+            }
+            b.finish_layer(m, l, n);
+        }
+        b.tables(m, n, &mut |r, t| visit(lanes[r], t));
+        for &lane in lanes {
+            self.pos[lane] += 1;
         }
     }
 }
@@ -170,6 +406,43 @@ mod tests {
             out.push((0..t.len()).map(|i| t.freq(i)).collect())
         });
         out
+    }
+
+    #[test]
+    fn lanes_in_lockstep_equal_a_session_each() {
+        let file = crate::codecs::lm::tests::tiny_int_weights(5);
+        let m = IntModel::new(&IntWeights::from_bytes(&file).unwrap()).unwrap();
+        let ctx = m.config().context;
+        let text = include_bytes!("../../tests/data/sample.txt");
+        // Three lanes over different text; lane 1 restarts halfway, lane 2 stops early.
+        let streams: Vec<Vec<u8>> = (0..3)
+            .map(|i| text[i * 700..i * 700 + ctx].to_vec())
+            .collect();
+        let mut want: Vec<Vec<Vec<u32>>> = streams.iter().map(|s| stepped(&m, s)).collect();
+        let restart = ctx / 2;
+        want[1].truncate(restart);
+        want[1].extend(stepped(&m, &streams[1][..ctx - restart]));
+        let stop = ctx / 3;
+        want[2].truncate(stop);
+        let mut got: Vec<Vec<Vec<u32>>> = vec![Vec::new(); 3];
+        let mut lanes = m.lanes(3);
+        for step in 0..ctx {
+            if step == restart {
+                lanes.reset(1);
+            }
+            let active: Vec<usize> = (0..3).filter(|&l| l != 2 || step < stop).collect();
+            let tokens: Vec<u8> = active
+                .iter()
+                .map(|&l| match l {
+                    1 if step >= restart => streams[1][step - restart],
+                    _ => streams[l][step],
+                })
+                .collect();
+            lanes.step(&active, &tokens, &mut |l, t| {
+                got[l].push((0..t.len()).map(|i| t.freq(i)).collect())
+            });
+        }
+        assert_eq!(got, want);
     }
 
     #[test]

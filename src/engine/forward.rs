@@ -90,16 +90,21 @@ impl Linear {
     ) {
         let (n_in, n_out) = (self.n_in, self.mul.len());
         let rows = ex.len();
-        let block = (16384 / n_in).max(1);
-        for o0 in (0..n_out).step_by(block) {
-            let o1 = (o0 + block).min(n_out);
-            kernels::dots(
-                &x[..rows * n_in],
-                &self.w[o0 * n_in..o1 * n_in],
-                n_in,
-                &mut sums[o0..],
-                n_out,
-            );
+        // Tiles: 16 KB of weight rows (L1) against 64 KB of input rows (L2).
+        let w_block = (8192 / n_in).max(1);
+        let x_block = (32768 / n_in).max(4);
+        for r0 in (0..rows).step_by(x_block) {
+            let r1 = (r0 + x_block).min(rows);
+            for o0 in (0..n_out).step_by(w_block) {
+                let o1 = (o0 + w_block).min(n_out);
+                kernels::dots(
+                    &x[r0 * n_in..r1 * n_in],
+                    &self.w[o0 * n_in..o1 * n_in],
+                    n_in,
+                    &mut sums[r0 * n_out + o0..],
+                    n_out,
+                );
+            }
         }
         for (r, (e, &xe)) in ey.iter_mut().zip(ex).enumerate() {
             *e = xe + self.e;
@@ -386,11 +391,26 @@ impl LayerCache {
     pub(super) fn value_e(&self) -> i32 {
         self.value_e
     }
+
+    /// The exponent shared by every cached key.
+    pub(super) fn key_e(&self) -> i32 {
+        self.key_e
+    }
+
+    /// The cached keys, one row of `d_model` per position.
+    pub(super) fn keys(&self) -> &[i16] {
+        &self.keys
+    }
+
+    /// The cached values, transposed (see the field).
+    pub(super) fn values(&self) -> &[i16] {
+        &self.values
+    }
 }
 
 /// Per-query attention buffers, one slot per position.
 pub(super) struct Scratch {
-    scores: Vec<i32>,
+    pub(super) scores: Vec<i32>,
     weights: Vec<u32>,
     probs: Vec<i16>,
 }
@@ -421,15 +441,31 @@ pub(super) struct Query<'a> {
 #[inline(always)]
 pub(super) fn attend(m: &IntModel, a: Query<'_>, s: &mut Scratch, out: &mut [i64]) {
     let c = &m.config;
-    let (hd, heads, ctx, n) = (c.head_dim(), c.n_heads, c.context, a.n);
+    let (hd, n) = (c.head_dim(), a.n);
     match hd {
         16 => score::<16>(a.q, a.keys, n, &mut s.scores),
         32 => score::<32>(a.q, a.keys, n, &mut s.scores),
         _ => score_any(a.q, hd, a.keys, n, &mut s.scores),
     }
+    weigh(m, a.eq + a.ke, a.values, n, s, out);
+}
+
+/// The second half of [`attend`]: from the scores in `s.scores` (`head · n + t`) of a query
+/// whose and whose keys' exponents sum to `eqk`, the weighted sums of `values`.
+#[inline(always)]
+pub(super) fn weigh(
+    m: &IntModel,
+    eqk: i32,
+    values: &[i16],
+    n: usize,
+    s: &mut Scratch,
+    out: &mut [i64],
+) {
+    let c = &m.config;
+    let (hd, heads, ctx) = (c.head_dim(), c.n_heads, c.context);
     // Scores are in log2 units (the export folded log2 e into the queries): a dot
     // product's distance to the best one, shifted to Q16, indexes the 2^-x table.
-    let to_q = a.eq + a.ke + Q as i32;
+    let to_q = eqk + Q as i32;
     for head in 0..heads {
         let lo = head * hd;
         let scores = &s.scores[head * n..(head + 1) * n];
@@ -440,7 +476,7 @@ pub(super) fn attend(m: &IntModel, a: Query<'_>, s: &mut Scratch, out: &mut [i64
         let sh = (64 - total.leading_zeros()).saturating_sub(15);
         let psum = to_probs(&s.weights[..n], sh, &mut s.probs[..n]);
         for (j, o) in out[lo..lo + hd].iter_mut().enumerate() {
-            let row = &a.values[(lo + j) * ctx..(lo + j) * ctx + n];
+            let row = &values[(lo + j) * ctx..(lo + j) * ctx + n];
             *o = div_round(
                 i64::from(dot(&s.probs[..n], row)) << 16,
                 i64::from(psum.max(1)),

@@ -11,13 +11,13 @@ pub fn dots(xs: &[i16], w: &[i16], n_in: usize, out: &mut [i32], stride: usize) 
     let (rows, n_out) = (xs.len() / n_in, w.len() / n_in);
     assert!(rows == 0 || n_out == 0 || out.len() >= (rows - 1) * stride + n_out);
     #[cfg(target_arch = "x86_64")]
-    if n_in % 16 == 0 && std::is_x86_feature_detected!("avx2") {
+    if n_in.is_multiple_of(16) && std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above; `out` holds every sum (asserted).
         unsafe { avx2::dots(xs, w, n_in, out, stride) };
         return;
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if n_in % 8 == 0 {
+    if n_in.is_multiple_of(8) {
         simd128::dots(xs, w, n_in, out, stride);
         return;
     }
@@ -42,7 +42,7 @@ mod avx2 {
     pub unsafe fn dots(xs: &[i16], w: &[i16], n_in: usize, out: &mut [i32], stride: usize) {
         let rows = xs.len() / n_in;
         let n_out = w.len() / n_in;
-        assert!(n_in % 16 == 0);
+        assert!(n_in.is_multiple_of(16));
         let (xp, wp) = (xs.as_ptr(), w.as_ptr());
         let load = |p: *const i16| _mm256_loadu_si256(p as *const __m256i);
         let mut r = 0;

@@ -12,6 +12,7 @@ mod forward;
 mod kernels;
 mod quantize;
 
+pub use batch::IntLanes;
 pub use file::IntWeights;
 pub use forward::{IntModel, IntSession};
 pub use quantize::{dequantize, quantize};
