@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import zlib from 'node:zlib';
 import { cli, nativeSizes, pkgNode, root, sample } from './helpers.mjs';
 
 const lmzip = createRequire(import.meta.url)(join(pkgNode, 'lmzip.js'));
@@ -58,9 +59,26 @@ test('bad input throws readable errors in wasm, never panics', () => {
   for (const [bytes, re] of cases) assert.throws(() => lmzip.decompress(bytes), re);
   assert.throws(() => lmzip.inspect(new TextEncoder().encode('nope'), 'cat.png'), /not a readable image/);
   assert.throws(() => lmzip.inspect(new Uint8Array(), 'x.txt'), /empty/);
+  // A header declaring 2^40 bytes, every checksum valid: refused before any work.
+  assert.throws(() => lmzip.decompress(hostileLmz('gzip', 2n ** 40n, packed)), /above the limit/);
+  assert.throws(() => lmzip.chunk_count(hostileLmz('gzip', 2n ** 40n, packed)), /above the limit/);
   // After errors the module still works.
   assert.equal(lmzip.decompress(packed).length, 16384);
 });
+
+/** An .lmz (docs/FORMAT.md) whose header declares `len` original bytes in one chunk. */
+function hostileLmz(codec, len, payload) {
+  const varint = (v) => {
+    const out = [];
+    do { out.push(Number(v & 0x7fn) | (v > 0x7fn ? 0x80 : 0)); v >>= 7n; } while (v > 0n);
+    return out;
+  };
+  const u32 = (v) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
+  const body = [codec.length, ...Buffer.from(codec), 0, ...varint(len), ...varint(len),
+    ...varint(BigInt(payload.length)), ...u32(0), ...u32(zlib.crc32(payload))];
+  const head = Buffer.from([0x89, 0x4c, 0x4d, 0x5a, 1, ...u32(body.length), ...body]);
+  return new Uint8Array(Buffer.concat([head, Buffer.from(u32(zlib.crc32(head))), Buffer.from(payload)]));
+}
 
 test('the integer engine gives the golden frequency tables in wasm', () => {
   const model = readFileSync(join(root, 'models', '200k', 'model.lmzi'));
