@@ -245,7 +245,7 @@ impl Codec for LmCodec {
     /// input, not by the declared length; other damage is caught by the container's checksums.
     fn decompress(&self, data: &[u8], len: usize) -> Result<Vec<u8>, CodecError> {
         let mut dec = RangeDecoder::new(data);
-        let mut out = Vec::with_capacity(len.min(data.len().saturating_mul(64) + 4096));
+        let mut out = Vec::with_capacity(out_capacity(data, len));
         while out.len() < len {
             let n = (len - out.len()).min(self.window());
             let mut s = self.session();
@@ -253,13 +253,7 @@ impl Codec for LmCodec {
             for _ in 0..n {
                 let b = dec.decode(&s.next(prev).0) as u8;
                 if dec.past_end() {
-                    return Err(CodecError::Decode {
-                        codec: self.name,
-                        reason: format!(
-                            "the coded data ends after {} of {len} bytes (truncated or damaged)",
-                            out.len()
-                        ),
-                    });
+                    return Err(self.ran_out(out.len(), len));
                 }
                 out.push(b);
                 prev = b;
@@ -269,7 +263,23 @@ impl Codec for LmCodec {
     }
 }
 
+/// Room to reserve for decoding `len` bytes from `data`: the declared length, but no more than
+/// the payload could plausibly hold, since the header that declares it may be hostile.
+fn out_capacity(data: &[u8], len: usize) -> usize {
+    len.min(data.len().saturating_mul(64) + 4096)
+}
+
 impl LmCodec {
+    /// The error for a stream that ran out after `got` of `len` bytes.
+    fn ran_out(&self, got: usize, len: usize) -> CodecError {
+        CodecError::Decode {
+            codec: self.name,
+            reason: format!(
+                "the coded data ends after {got} of {len} bytes (truncated or damaged)"
+            ),
+        }
+    }
+
     /// Decodes several chunks (each a payload and its exact original length) together, one
     /// byte of each per step, so the engine reads its weights once per step for all of them;
     /// each result is what [`Codec::decompress`] gives for that chunk alone.
@@ -282,7 +292,7 @@ impl LmCodec {
             chunks.iter().map(|&(d, _)| RangeDecoder::new(d)).collect();
         let mut outs: Vec<Vec<u8>> = chunks
             .iter()
-            .map(|&(d, n)| Vec::with_capacity(n.min(d.len().saturating_mul(64) + 4096)))
+            .map(|&(d, n)| Vec::with_capacity(out_capacity(d, n)))
             .collect();
         let mut failed = vec![false; chunks.len()];
         let mut prev = vec![0u8; chunks.len()];
@@ -317,13 +327,7 @@ impl LmCodec {
             .zip(failed)
             .map(|((out, &(_, len)), failed)| {
                 if failed {
-                    Err(CodecError::Decode {
-                        codec: self.name,
-                        reason: format!(
-                            "the coded data ends after {} of {len} bytes (truncated or damaged)",
-                            out.len()
-                        ),
-                    })
+                    Err(self.ran_out(out.len(), len))
                 } else {
                     Ok(out)
                 }

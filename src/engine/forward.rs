@@ -451,7 +451,7 @@ pub(super) fn attend(m: &IntModel, a: Query<'_>, s: &mut Scratch, out: &mut [i64
 }
 
 /// The second half of [`attend`]: from the scores in `s.scores` (`head · n + t`) of a query
-/// whose and whose keys' exponents sum to `eqk`, the weighted sums of `values`.
+/// against keys, whose two exponents sum to `eqk`, the weighted sums of `values`.
 #[inline(always)]
 pub(super) fn weigh(
     m: &IntModel,
