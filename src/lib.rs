@@ -12,6 +12,7 @@ pub mod container;
 pub mod engine;
 pub mod generate;
 pub mod lmz;
+pub mod mix;
 pub mod modality;
 pub mod model;
 pub mod paper;

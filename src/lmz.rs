@@ -92,6 +92,10 @@ pub fn codec_names() -> Vec<&'static str> {
 /// coder flush, about 3 bytes) stays near 0.5 %, small enough to decode chunks in parallel.
 const WINDOWS_PER_CHUNK: usize = 32;
 
+/// Bytes per chunk of a mixing codec: its models learn the file as it goes, so chunks are
+/// long (each starts cold), but a large file still codes on every core.
+const MIX_CHUNK: usize = 4 << 20;
+
 /// Most model chunks one thread decodes in lockstep (enough rows to share each weight row).
 const LOCKSTEP: usize = 8;
 
@@ -117,10 +121,12 @@ pub fn plan(len: usize, codec: &str) -> Result<(usize, usize), LmzError> {
     if codec != STORED {
         codec_for(codec)?;
     }
-    let lm = codecs::lm::find(codec);
-    let size = match lm {
-        Some(m) => m.window() * WINDOWS_PER_CHUNK,
-        None => len.max(1),
+    let size = if let Some(m) = codecs::lm::find(codec) {
+        m.window() * WINDOWS_PER_CHUNK
+    } else if codecs::mix::find(codec).is_some() {
+        MIX_CHUNK
+    } else {
+        len.max(1)
     };
     let count = if codec == STORED || len == 0 {
         0
@@ -156,7 +162,7 @@ pub fn assemble(data: &[u8], codec: &str, chunks: Vec<Vec<u8>>) -> Result<Vec<u8
         };
         (STORED, chunks, data.len().max(1), None)
     } else {
-        let model = codecs::lm::find(codec).map(|m| m.model_id().clone());
+        let model = codecs::model_id(codec);
         (codec, chunks, chunk_size, model)
     };
     let header = Header {
@@ -191,9 +197,7 @@ fn open(bytes: &[u8], max_size: u64) -> Result<container::Container<'_>, LmzErro
     if let Some(m) = &h.model {
         // The exact weights are needed: another model (or another version of it) would decode
         // different bytes, which the final checksum would catch, but say which model is needed.
-        let have = codecs::lm::registered()
-            .into_iter()
-            .any(|c| c.model_id() == m && c.model_id().name == h.codec);
+        let have = codecs::model_id(&h.codec).as_ref() == Some(m);
         if !have {
             return Err(LmzError::WrongModel {
                 name: m.name.clone(),

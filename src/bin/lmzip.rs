@@ -73,6 +73,26 @@ enum Command {
     },
     /// Continue a text, image or audio file with a codec or model used as a generative model.
     Generate(GenArgs),
+    /// Learn a mixing codec's starting state (its prime) on training files: the files run
+    /// through it in the paper's 2,048-byte chunks, and what the mixer learned is saved
+    /// (models/<name>/mix.prime for mix-<name>, models/cm.prime for cm).
+    Prime {
+        /// Training files or folders (never the dev sets).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The mixing codec: cm or mix-<model>.
+        #[arg(short, long)]
+        codec: String,
+        /// Output prime file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// At most this many stream bytes per kind of data (files in order).
+        #[arg(long, default_value_t = 1 << 20)]
+        max_bytes: usize,
+        /// Start from the codec's current prime instead of from scratch.
+        #[arg(long)]
+        resume: bool,
+    },
     /// Measure every codec on files (folders are expanded), whole and chunked.
     Bench {
         /// Files or folders.
@@ -354,6 +374,16 @@ fn load_models() {
                     Err(e) => eprintln!("lmzip: skipping model {}: {e}", file.display()),
                 }
             }
+            // The mixing codec's learned starting state, where the model has one.
+            let prime = dir.join("mix.prime");
+            if let (Some(lm), Ok(b)) = (
+                codecs::lm::find(&format!("lm-{name}")),
+                std::fs::read(&prime),
+            ) {
+                if let Err(e) = codecs::mix::register(lm, Some(&b)) {
+                    eprintln!("lmzip: skipping {}: {e}", prime.display());
+                }
+            }
         }
     }
 }
@@ -562,6 +592,13 @@ fn run(cli: Cli) -> Res<()> {
             );
         }
         Command::Generate(args) => generate_cmd(&args)?,
+        Command::Prime {
+            files,
+            codec,
+            output,
+            max_bytes,
+            resume,
+        } => prime_cmd(&files, &codec, &output, max_bytes, resume)?,
         Command::Bench {
             files,
             json,
@@ -586,6 +623,63 @@ fn run(cli: Cli) -> Res<()> {
             }
         }
     }
+    Ok(())
+}
+
+fn prime_cmd(
+    files: &[PathBuf],
+    codec: &str,
+    output: &Path,
+    max_bytes: usize,
+    resume: bool,
+) -> Res<()> {
+    let mix = codecs::mix::find(codec).ok_or(format!(
+        "{codec} is not a mixing codec (cm, or mix-<model> for a model in models/)"
+    ))?;
+    let mut prime = if resume {
+        mix.prime().clone()
+    } else {
+        lmzip::mix::Prime::default()
+    };
+    let mut used = [0usize; 3];
+    for path in expand(files)? {
+        let bytes = std::fs::read(&path)?;
+        let name = path.to_string_lossy();
+        let prepared = modality::prepare(&bytes, &name)?;
+        let k = prepared.modality as usize;
+        if used[k] >= max_bytes {
+            continue;
+        }
+        let chunks = lmzip::paper::chunks(&prepared.stream, &prepared.layout);
+        let bar = ProgressBar::new(chunks.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} chunks ETA {eta}")
+                .expect("valid template"),
+        );
+        bar.set_message(name.to_string());
+        for chunk in &chunks {
+            if used[k] >= max_bytes {
+                break;
+            }
+            let kind = codecs::mix::kind_of(&chunk.layout);
+            let learned = mix.learn(&chunk.bytes, &chunk.layout, prime.get(kind));
+            prime.set(kind, learned);
+            used[k] += chunk.bytes.len();
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+    }
+    if prime.is_empty() {
+        return Err("no training bytes: nothing learned".into());
+    }
+    std::fs::write(output, prime.to_bytes())?;
+    eprintln!(
+        "{codec}: learned on {} text, {} image and {} audio bytes; prime in {}",
+        used[0],
+        used[1],
+        used[2],
+        output.display()
+    );
     Ok(())
 }
 

@@ -146,6 +146,14 @@ impl LmCodec {
         matches!(self.net, Net::Int(_))
     }
 
+    /// The integer engine, where this codec runs one (the mixing codec's prior).
+    pub fn int_model(&self) -> Option<&IntModel> {
+        match &self.net {
+            Net::Int(m) => Some(m),
+            Net::Float(_) => None,
+        }
+    }
+
     /// Bytes per independent window.
     pub fn window(&self) -> usize {
         self.config().context
@@ -385,6 +393,8 @@ pub fn register(name: &str, file: &[u8]) -> Result<&'static LmCodec, CodecError>
     let mut list = MODELS.write().unwrap_or_else(|e| e.into_inner());
     list.retain(|c| c.name != codec.name);
     list.push(codec);
+    drop(list);
+    super::mix::register(codec, None)?;
     Ok(codec)
 }
 

@@ -8,6 +8,7 @@ mod bzip2;
 mod flac;
 mod gzip;
 pub mod lm;
+pub mod mix;
 mod png;
 mod xz;
 mod zstd;
@@ -95,7 +96,7 @@ pub fn classical() -> &'static [&'static dyn Codec] {
     &ALL
 }
 
-/// Every codec: the classical ones, then the registered models.
+/// Every codec: the classical ones, the registered models, then the mixing codecs.
 pub fn all() -> Vec<&'static dyn Codec> {
     let mut v: Vec<&'static dyn Codec> = classical().to_vec();
     v.extend(
@@ -103,7 +104,25 @@ pub fn all() -> Vec<&'static dyn Codec> {
             .into_iter()
             .map(|c| c as &'static dyn Codec),
     );
+    v.extend(
+        mix::registered()
+            .into_iter()
+            .map(|c| c as &'static dyn Codec),
+    );
     v
+}
+
+/// The identity an `.lmz` header records for a codec: its model (and a mix's prime), if any.
+pub fn model_id(name: &str) -> Option<crate::container::ModelId> {
+    match lm::find(name) {
+        Some(m) => Some(m.model_id().clone()),
+        None => mix::find(name).map(|m| m.model_id().clone()),
+    }
+}
+
+/// The model a codec runs (`lm-<model>` itself, or the prior of `mix-<model>`), if any.
+pub fn model_of(name: &str) -> Option<&'static lm::LmCodec> {
+    lm::find(name).or_else(|| mix::find(name).and_then(|m| m.model()))
 }
 
 /// Looks a codec up by name (classical or a registered model).

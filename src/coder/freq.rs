@@ -102,6 +102,12 @@ impl FreqTable {
         (lo, self.cdf[symbol + 1] - lo)
     }
 
+    /// The cumulative frequency below `symbol` (`symbol` up to `len()`, where it is the total).
+    #[inline]
+    pub fn cum(&self, symbol: usize) -> u32 {
+        self.cdf[symbol]
+    }
+
     /// Frequency of one symbol.
     pub fn freq(&self, symbol: usize) -> u32 {
         self.range(symbol).1

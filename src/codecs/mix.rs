@@ -1,0 +1,483 @@
+//! The mixing codecs: `cm` (context mixing alone) and `mix-<model>` (the same with a model's
+//! integer engine as one input). A payload is a one-byte format tag naming the kind of data
+//! (plus the width for images), then the bit coder's bytes.
+//!
+//! The transformer runs over independent windows as `lm-<model>` does, so its tables are the
+//! same; the mixer's other models see every earlier byte of the input they are given.
+
+use super::lm::LmCodec;
+use super::{Codec, CodecError};
+use crate::container::ModelId;
+use crate::engine::IntModel;
+use crate::mix::{self, BitDecoder, BitEncoder, Kind, Learned, Predictor, Prime};
+use crate::modality::Layout;
+use std::sync::{LazyLock, RwLock};
+
+/// Format version in the tag's high nibble: a later change to the models is a new version.
+const VERSION: u8 = 1;
+
+/// Context mixing, with or without a transformer prior.
+pub struct MixCodec {
+    name: &'static str,
+    setting: &'static str,
+    lm: Option<&'static LmCodec>,
+    prime: Prime,
+    id: ModelId,
+}
+
+/// The prime `cm` starts from, learned on the training data (`lmzip prime`).
+const CM_PRIME: &[u8] = include_bytes!("../../models/cm.prime");
+
+/// The codec with no transformer.
+pub static CM: LazyLock<MixCodec> = LazyLock::new(|| {
+    MixCodec::new(
+        "cm".into(),
+        "context mixing: orders 0-8, words, match, pixel/sample contexts; 2-layer mixer, 3 APMs"
+            .into(),
+        None,
+        Some(CM_PRIME).filter(|b| !b.is_empty()),
+    )
+    .unwrap_or_else(|_| {
+        MixCodec::new("cm".into(), "context mixing".into(), None, None).expect("no prime to check")
+    })
+});
+
+/// The kind of data a layout holds, as the mixer's contexts see it.
+pub fn kind_of(layout: &Layout) -> Kind {
+    match *layout {
+        Layout::Bytes => Kind::Bytes,
+        Layout::Image { width, .. } => Kind::Image {
+            width: width as usize,
+        },
+        Layout::Audio { .. } => Kind::Audio,
+    }
+}
+
+fn tag(kind: Kind) -> Vec<u8> {
+    match kind {
+        Kind::Bytes => vec![VERSION << 4],
+        Kind::Image { width } => {
+            let mut v = vec![VERSION << 4 | 1];
+            v.extend_from_slice(&(width as u32).to_le_bytes());
+            v
+        }
+        Kind::Audio => vec![VERSION << 4 | 2],
+    }
+}
+
+impl MixCodec {
+    /// A mixing codec over `lm` (none for `cm`) starting from `prime` (a prime file's bytes).
+    pub fn new(
+        name: String,
+        setting: String,
+        lm: Option<&'static LmCodec>,
+        prime: Option<&[u8]>,
+    ) -> Result<Self, CodecError> {
+        let bad = |reason: String| CodecError::Encode {
+            codec: "mix",
+            reason,
+        };
+        let prime = match prime {
+            Some(b) => Prime::from_bytes(b).map_err(|e| bad(e.to_string()))?,
+            None => Prime::default(),
+        };
+        for kind in [Kind::Bytes, Kind::Image { width: 1 }, Kind::Audio] {
+            if prime.get(kind).is_some_and(|l| !Predictor::fits(l)) {
+                return Err(bad(mix::PrimeError::Shape.to_string()));
+            }
+        }
+        // The identity covers the model and the prime: either changes the decoded bytes.
+        let mut ident = lm.map(|m| m.model_id().sha256.to_vec()).unwrap_or_default();
+        ident.extend(prime.to_bytes());
+        let id = ModelId {
+            name: name.clone(),
+            sha256: crate::model::sha256(&ident),
+        };
+        Ok(Self {
+            name: Box::leak(name.into_boxed_str()),
+            setting: Box::leak(setting.into_boxed_str()),
+            lm,
+            prime,
+            id,
+        })
+    }
+
+    /// The learned starting state.
+    pub fn prime(&self) -> &Prime {
+        &self.prime
+    }
+
+    /// The identity `.lmz` headers record (model and prime).
+    pub fn model_id(&self) -> &ModelId {
+        &self.id
+    }
+
+    fn predictor(&self, kind: Kind, len: usize) -> Predictor {
+        Predictor::new(kind, len, self.prime.get(kind))
+    }
+
+    /// Runs over `data` as coding would, starting from `start`, and returns what the
+    /// predictor learned (to save as a prime).
+    pub fn learn(&self, data: &[u8], layout: &Layout, start: Option<&Learned>) -> Learned {
+        let kind = kind_of(layout);
+        let mut p = Predictor::new(kind, data.len(), start);
+        self.run(&mut p, data, &mut BitEncoder::new(), &mut |_| {});
+        p.learned()
+    }
+
+    fn bad(&self, reason: impl Into<String>) -> CodecError {
+        CodecError::Decode {
+            codec: self.name,
+            reason: reason.into(),
+        }
+    }
+
+    fn engine(&self) -> Option<&'static IntModel> {
+        self.lm.and_then(|m| m.int_model())
+    }
+
+    /// The model this codec mixes in, if any.
+    pub fn model(&self) -> Option<&'static LmCodec> {
+        self.lm
+    }
+
+    /// Codes `data`, handing `visit` each byte's cost in bits; returns the payload.
+    fn code(&self, data: &[u8], layout: &Layout, visit: &mut dyn FnMut(f32)) -> Vec<u8> {
+        let kind = kind_of(layout);
+        let mut out = tag(kind);
+        let mut p = self.predictor(kind, data.len());
+        let mut enc = BitEncoder::new();
+        self.run(&mut p, data, &mut enc, visit);
+        out.extend(enc.finish());
+        out
+    }
+
+    fn run(
+        &self,
+        p: &mut Predictor,
+        data: &[u8],
+        enc: &mut BitEncoder,
+        visit: &mut dyn FnMut(f32),
+    ) {
+        match (self.engine(), self.lm) {
+            (Some(m), Some(lm)) => {
+                let mut tokens = Vec::with_capacity(lm.window());
+                for window in data.chunks(lm.window()) {
+                    tokens.clear();
+                    tokens.push(0);
+                    tokens.extend_from_slice(&window[..window.len() - 1]);
+                    let mut bytes = window.iter();
+                    m.window_tables(&tokens, &mut |table| {
+                        let b = *bytes.next().expect("one table per byte");
+                        p.begin_byte(Some(&table));
+                        visit(mix::encode_byte(p, enc, b));
+                    });
+                }
+            }
+            _ => {
+                for &b in data {
+                    p.begin_byte(None);
+                    visit(mix::encode_byte(p, enc, b));
+                }
+            }
+        }
+    }
+
+    /// Each byte's cost in bits as this codec codes `data` (where the bits go); `progress`
+    /// gets the fraction done now and then.
+    pub fn costs(&self, data: &[u8], layout: &Layout, progress: &mut dyn FnMut(f64)) -> Vec<f32> {
+        let mut out = Vec::with_capacity(data.len());
+        let n = data.len().max(1) as f64;
+        self.code(data, layout, &mut |c| {
+            out.push(c);
+            if out.len() % 4096 == 0 {
+                progress(out.len() as f64 / n);
+            }
+        });
+        progress(1.0);
+        out
+    }
+}
+
+impl Codec for MixCodec {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn setting(&self) -> &'static str {
+        self.setting
+    }
+    fn has_header(&self) -> bool {
+        false
+    }
+    fn compress(&self, data: &[u8], layout: &Layout) -> Result<Vec<u8>, CodecError> {
+        Ok(self.code(data, layout, &mut |_| {}))
+    }
+    fn compress_measured(
+        &self,
+        data: &[u8],
+        layout: &Layout,
+    ) -> Result<(Vec<u8>, Option<f64>), CodecError> {
+        let mut ideal = 0.0f64;
+        let out = self.code(data, layout, &mut |c| ideal += f64::from(c));
+        Ok((out, Some(ideal)))
+    }
+    /// `len` must be the exact original length; a stream that runs out first is an error.
+    fn decompress(&self, data: &[u8], len: usize) -> Result<Vec<u8>, CodecError> {
+        let (&t, rest) = data
+            .split_first()
+            .ok_or_else(|| self.bad("empty payload"))?;
+        if t >> 4 != VERSION {
+            return Err(self.bad(format!(
+                "format version {} (this build reads {VERSION})",
+                t >> 4
+            )));
+        }
+        let (kind, body) = match t & 15 {
+            0 => (Kind::Bytes, rest),
+            1 if rest.len() >= 4 => {
+                let (w, body) = rest.split_at(4);
+                let width = u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as usize;
+                if width == 0 {
+                    return Err(self.bad("image width 0"));
+                }
+                (Kind::Image { width }, body)
+            }
+            2 => (Kind::Audio, rest),
+            k => return Err(self.bad(format!("unknown data kind {k}"))),
+        };
+        // The declared length may be hostile: grow the output as bytes are decoded.
+        let mut out = Vec::with_capacity(len.min(body.len().saturating_mul(64) + 4096));
+        // Tables are sized by the length as the encoder sized them (capped, so a hostile
+        // length costs at most their largest size before the stream runs out).
+        let mut p = self.predictor(kind, len);
+        let mut dec = BitDecoder::new(body);
+        let ran_out = |got: usize| {
+            self.bad(format!(
+                "the coded data ends after {got} of {len} bytes (truncated or damaged)"
+            ))
+        };
+        match (self.engine(), self.lm) {
+            (Some(m), Some(lm)) => {
+                let mut session = m.session();
+                let mut prev = 0u8;
+                while out.len() < len {
+                    if out.len() % lm.window() == 0 {
+                        session = m.session();
+                        prev = 0;
+                    }
+                    let table = session.step(prev);
+                    p.begin_byte(Some(&table));
+                    let b = mix::decode_byte(&mut p, &mut dec);
+                    if dec.past_end() {
+                        return Err(ran_out(out.len()));
+                    }
+                    out.push(b);
+                    prev = b;
+                }
+            }
+            _ => {
+                while out.len() < len {
+                    p.begin_byte(None);
+                    let b = mix::decode_byte(&mut p, &mut dec);
+                    if dec.past_end() {
+                        return Err(ran_out(out.len()));
+                    }
+                    out.push(b);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+static MIXES: RwLock<Vec<&'static MixCodec>> = RwLock::new(Vec::new());
+
+/// Makes `mix-<name>` for a registered integer-engine model `lm-<name>`, starting from
+/// `prime` (a prime file's bytes) where given; `None` for a float model.
+pub fn register(
+    lm: &'static LmCodec,
+    prime: Option<&[u8]>,
+) -> Result<Option<&'static MixCodec>, CodecError> {
+    if lm.int_model().is_none() {
+        return Ok(None);
+    }
+    let short = lm.name().strip_prefix("lm-").unwrap_or(lm.name());
+    let codec: &'static MixCodec = Box::leak(Box::new(MixCodec::new(
+        format!("mix-{short}"),
+        format!(
+            "context mixing with {} as a prior ({})",
+            lm.name(),
+            lm.setting()
+        ),
+        Some(lm),
+        prime,
+    )?));
+    let mut list = MIXES.write().unwrap_or_else(|e| e.into_inner());
+    list.retain(|c| c.name != codec.name);
+    list.push(codec);
+    Ok(Some(codec))
+}
+
+/// `cm`, then every registered `mix-<model>`.
+pub fn registered() -> Vec<&'static MixCodec> {
+    let mut v = vec![&*CM];
+    v.extend(
+        MIXES
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied(),
+    );
+    v
+}
+
+/// The mixing codec called `name`, if any.
+pub fn find(name: &str) -> Option<&'static MixCodec> {
+    registered().into_iter().find(|c| c.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codecs::lm::tests::{likely_bytes, tiny_int_weights};
+
+    fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (x >> 56) as u8
+            })
+            .collect()
+    }
+
+    fn sample() -> Vec<u8> {
+        std::fs::read(crate::repo_root().join("tests/data/sample.txt")).expect("sample")
+    }
+
+    fn round_trip(codec: &MixCodec, data: &[u8], layout: &Layout) -> usize {
+        let packed = codec.compress(data, layout).expect("compresses");
+        let back = codec.decompress(&packed, data.len()).expect("decodes");
+        assert!(back == data, "{} changed {} bytes", codec.name(), data.len());
+        packed.len()
+    }
+
+    fn tiny_mix() -> &'static MixCodec {
+        let lm: &'static LmCodec =
+            Box::leak(Box::new(LmCodec::new("tiny", &tiny_int_weights(7)).unwrap()));
+        Box::leak(Box::new(
+            MixCodec::new("mix-tiny".into(), "test".into(), Some(lm), None).unwrap(),
+        ))
+    }
+
+    #[test]
+    fn cm_round_trips_every_kind_of_input() {
+        let text = sample();
+        for data in [vec![], vec![7], vec![0; 5000], noise(3000, 1), text.clone()] {
+            let n = round_trip(&CM, &data, &Layout::Bytes);
+            // Noise costs a little over its size while the models learn that nothing predicts it.
+            assert!(n <= data.len() + data.len() / 16 + 8, "{n} for {}", data.len());
+        }
+        assert!(round_trip(&CM, &text, &Layout::Bytes) * 10 < text.len() * 4);
+        let image: Vec<u8> = (0..64 * 40).map(|i| ((i % 64) * 3 + (i / 64) * 2) as u8).collect();
+        let n = round_trip(&CM, &image, &Layout::Image { width: 64, height: 40 });
+        assert!(n * 8 < image.len(), "a smooth image codes small: {n}");
+        let audio: Vec<u8> = (0..4000)
+            .map(|i| (128.0 + 90.0 * (i as f64 * 0.05).sin()) as u8)
+            .collect();
+        let n = round_trip(&CM, &audio, &Layout::Audio { sample_rate: 8000 });
+        assert!(n * 3 < audio.len(), "a sine codes small: {n}");
+        // The same bytes under another layout still round trip (the tag says which).
+        round_trip(&CM, &audio, &Layout::Image { width: 7, height: 1 });
+    }
+
+    #[test]
+    fn a_mix_with_a_model_round_trips_across_windows() {
+        let mix = tiny_mix();
+        let lm = mix.model().unwrap();
+        let likely = likely_bytes(lm, 3 * lm.window() + 17);
+        for data in [vec![], vec![200], likely.clone(), noise(700, 9)] {
+            round_trip(mix, &data, &Layout::Bytes);
+        }
+        // The model's prior helps on bytes it predicts well.
+        let (with, without) = (
+            mix.compress(&likely, &Layout::Bytes).unwrap().len(),
+            CM.compress(&likely, &Layout::Bytes).unwrap().len(),
+        );
+        assert!(with < without, "mix {with} vs cm {without}");
+        // The ideal cost the coder reports is what it spends, give or take the flush.
+        let (out, ideal) = mix.compress_measured(&likely, &Layout::Bytes).unwrap();
+        let ideal = ideal.unwrap() / 8.0;
+        assert!((out.len() as f64 - ideal).abs() < 16.0, "{} vs {ideal}", out.len());
+    }
+
+    #[test]
+    fn damaged_payloads_are_errors_not_wrong_bytes() {
+        let text = sample();
+        let packed = CM.compress(&text, &Layout::Bytes).unwrap();
+        let cut = &packed[..packed.len() / 2];
+        assert!(matches!(
+            CM.decompress(cut, text.len()),
+            Err(CodecError::Decode { .. })
+        ));
+        assert!(CM.decompress(&[], 10).is_err());
+        assert!(CM.decompress(&[0x20], 10).is_err(), "another format version");
+        assert!(CM.decompress(&[0x1f, 0, 0], 10).is_err(), "unknown kind");
+        assert!(CM.decompress(&[0x11, 0, 0, 0, 0, 9], 10).is_err(), "width 0");
+        assert!(CM.decompress(&[0x11, 1], 10).is_err(), "width cut short");
+        // A hostile length on a tiny payload runs out quickly instead of decoding garbage.
+        let t = std::time::Instant::now();
+        assert!(CM.decompress(&packed[..40], 1 << 30).is_err());
+        assert!(t.elapsed().as_secs() < 10);
+    }
+
+    #[test]
+    fn a_prime_learned_offline_helps_a_fresh_chunk_and_survives_its_file() {
+        let text = sample();
+        let (train, test) = text.split_at(text.len() / 2);
+        let fresh = MixCodec::new("cm".into(), "test".into(), None, None).unwrap();
+        let learned = fresh.learn(train, &Layout::Bytes, None);
+        let mut prime = Prime::default();
+        prime.set(Kind::Bytes, learned);
+        let bytes = prime.to_bytes();
+        let primed = MixCodec::new("cm".into(), "test".into(), None, Some(&bytes)).unwrap();
+        assert_ne!(primed.model_id().sha256, fresh.model_id().sha256);
+        let chunk = &test[..2048.min(test.len())];
+        let a = round_trip(&primed, chunk, &Layout::Bytes);
+        let b = round_trip(&fresh, chunk, &Layout::Bytes);
+        assert!(a < b, "primed {a} vs fresh {b}");
+        assert!(MixCodec::new("cm".into(), "test".into(), None, Some(&bytes[..100])).is_err());
+    }
+
+    /// The mixer's output on a fixed input is pinned by `tests/data/mix-golden.txt` (cm and
+    /// mix-200k with the shipped model and primes); the wasm and browser tests check that the
+    /// same `.lmz` bytes come out there. `LMZIP_UPDATE_GOLDEN=1` rewrites it.
+    #[test]
+    fn golden_payload_hashes() {
+        let root = crate::repo_root();
+        let model = std::fs::read(root.join("models/200k/model.lmzi")).expect("shipped model");
+        let prime = std::fs::read(root.join("models/200k/mix.prime")).ok();
+        let lm: &'static LmCodec = Box::leak(Box::new(LmCodec::new("200k", &model).unwrap()));
+        let mix = MixCodec::new("mix-200k".into(), "".into(), Some(lm), prime.as_deref()).unwrap();
+        let input = &sample()[..2048];
+        let hex = |b: &[u8]| -> String {
+            crate::model::sha256(b)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        let got = format!(
+            "cm {}\nmix-200k {}\n",
+            hex(&CM.compress(input, &Layout::Bytes).unwrap()),
+            hex(&mix.compress(input, &Layout::Bytes).unwrap())
+        );
+        let golden = root.join("tests/data/mix-golden.txt");
+        if std::env::var_os("LMZIP_UPDATE_GOLDEN").is_some() {
+            std::fs::write(&golden, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&golden).expect("golden file");
+        assert_eq!(got, want, "the mixer's output changed");
+    }
+}

@@ -1,0 +1,308 @@
+//! The mixing predictor: every model's prediction of the next bit, mixed and refined.
+//!
+//! Per bit the inputs are: order-0 and order-1 counters, the hashed context models of
+//! [`Kind::contexts`], the match model, and (when given) the transformer's distribution for
+//! the byte, turned exactly into the probability of this bit given the bits before it.
+//! A first mixer layer with four weight-set selectors, a second that mixes their outputs,
+//! then three APM stages.
+
+use super::adaptive::{Apm, Counters};
+use super::contexts::{self, History, Kind, COUNT};
+use super::logistic::{squash, stretch};
+use super::matcher::Matcher;
+use super::mixer::{Mixer, WEIGHT_ONE};
+use super::prime::Learned;
+use crate::coder::FreqTable;
+
+/// Count limit of the hashed context models' counters (their adaptation floor).
+const HASHED_LIMIT: u32 = 255;
+/// Learning rate shifts of the two mixer layers.
+const LAYER1_RATE: i32 = 6;
+const LAYER2_RATE: i32 = 2;
+/// Adaptation rate shift of the APM stages.
+const APM_RATE: u32 = 7;
+
+/// Inputs to the first mixer layer.
+const INPUTS: usize = 2 + 3 * COUNT + 2 + 2 + 1;
+/// Contexts of the four selectors: partial byte, match state, the transformer's confidence
+/// by bit position, previous byte.
+const SETS: [usize; 4] = [256, 33, 16 * 8, 256];
+
+/// The transformer's distribution for the current byte, as cumulative frequencies.
+#[derive(Debug, Clone)]
+struct Prior {
+    cdf: [u32; 257],
+}
+
+/// Predicts the bits of a stream one after another.
+pub struct Predictor {
+    kind: Kind,
+    hist: Vec<u8>,
+    history: History,
+    /// Partial byte with a leading 1, and bits of it known.
+    c0: u32,
+    bitpos: u32,
+    cx: [u32; COUNT],
+    order0: Counters,
+    order1: Counters,
+    hashed: Vec<Counters>,
+    /// Per hashed model: what followed each recent-bit history in any of its contexts.
+    indirect: Vec<Counters>,
+    histories: [usize; COUNT],
+    bits: u32,
+    base: [usize; COUNT],
+    slots: [usize; COUNT + 2],
+    matcher: Matcher,
+    prior: Option<Prior>,
+    prior_p: i32,
+    prior_apm: Apm,
+    layer1: Mixer,
+    layer2: Mixer,
+    apm0: Apm,
+    apm1: Apm,
+    apm2: Apm,
+    p_mix: i32,
+    p: i32,
+}
+
+impl Predictor {
+    /// Whether `learned` has this predictor's shapes (so [`Predictor::new`] can start from it).
+    pub fn fits(learned: &Learned) -> bool {
+        let p = Self::new(Kind::Bytes, 1, None);
+        learned.layer1.len() == p.layer1.weights().len()
+            && learned.layer2.len() == p.layer2.weights().len()
+            && learned.indirect.len() == COUNT * 256
+            && learned.order0.len() == p.order0.raw().len()
+            && learned.matcher.len() == Matcher::new(1).counter_count()
+            && learned.prior_apm.len() == p.prior_apm.knots().len()
+    }
+
+    /// What this predictor has learned that carries over to new data.
+    pub fn learned(&mut self) -> Learned {
+        Learned {
+            layer1: self.layer1.weights().to_vec(),
+            layer2: self.layer2.weights().to_vec(),
+            indirect: self
+                .indirect
+                .iter()
+                .flat_map(|t| t.raw().to_vec())
+                .collect(),
+            order0: self.order0.raw().to_vec(),
+            matcher: self.matcher.counters().raw().to_vec(),
+            prior_apm: self.prior_apm.knots().to_vec(),
+        }
+    }
+
+    /// A predictor for `len` bytes of `kind` (tables are sized by `len`), starting from
+    /// `start` where given (which must [fit](Predictor::fits)).
+    pub fn new(kind: Kind, len: usize, start: Option<&Learned>) -> Self {
+        let mut p = Self::fresh(kind, len);
+        if let Some(l) = start {
+            p.layer1.set_weights(&l.layer1);
+            p.layer2.set_weights(&l.layer2);
+            for (t, raw) in p.indirect.iter_mut().zip(l.indirect.chunks_exact(256)) {
+                t.set_raw(raw);
+            }
+            p.order0.set_raw(&l.order0);
+            p.matcher.counters().set_raw(&l.matcher);
+            p.prior_apm.set_knots(&l.prior_apm);
+        }
+        p
+    }
+
+    fn fresh(kind: Kind, len: usize) -> Self {
+        let bits = (usize::BITS - len.max(1).leading_zeros() + 4).clamp(12, 22);
+        let hashed = (0..COUNT)
+            .map(|_| Counters::new(1 << bits, HASHED_LIMIT))
+            .collect();
+        let prior_input = INPUTS - 3;
+        Self {
+            kind,
+            hist: Vec::with_capacity(len.min(1 << 20)),
+            history: History::default(),
+            c0: 1,
+            bitpos: 0,
+            cx: [0; COUNT],
+            order0: Counters::new(256, 1023),
+            order1: Counters::new(1 << 16, 1023),
+            hashed,
+            indirect: (0..COUNT).map(|_| Counters::new(256, 255)).collect(),
+            histories: [1; COUNT],
+            bits,
+            base: [0; COUNT],
+            slots: [0; COUNT + 2],
+            matcher: Matcher::new(len),
+            prior: None,
+            prior_p: 2048,
+            prior_apm: Apm::new(256, 6),
+            layer1: Mixer::new(INPUTS, &SETS, LAYER1_RATE, |i| {
+                if i == prior_input {
+                    WEIGHT_ONE
+                } else {
+                    WEIGHT_ONE / 4
+                }
+            }),
+            layer2: Mixer::new(SETS.len(), &[8], LAYER2_RATE, |_| {
+                WEIGHT_ONE / SETS.len() as i32
+            }),
+            apm0: Apm::new(256, APM_RATE),
+            apm1: Apm::new(1 << 16, APM_RATE),
+            apm2: Apm::new(1 << 16, APM_RATE),
+            p_mix: 2048,
+            p: 2048,
+        }
+    }
+
+    /// Starts a byte; `prior` is the transformer's table for it, if there is a transformer.
+    pub fn begin_byte(&mut self, prior: Option<&FreqTable>) {
+        self.prior = prior.map(|t| {
+            let mut cdf = [0u32; 257];
+            for (s, c) in cdf.iter_mut().enumerate() {
+                *c = t.cum(s);
+            }
+            Prior { cdf }
+        });
+        self.c0 = 1;
+        self.bitpos = 0;
+        self.set_bases();
+        self.predict();
+    }
+
+    /// The probability that the next bit is 1, 12-bit.
+    #[inline]
+    pub fn p(&self) -> i32 {
+        self.p
+    }
+
+    /// Learns the coded bit and predicts the next one (within the byte; a byte's last bit
+    /// ends it, and the next byte starts with [`Predictor::begin_byte`]).
+    pub fn update(&mut self, bit: u32) {
+        self.order0.update(self.slots[0], bit);
+        self.order1.update(self.slots[1], bit);
+        for i in 0..COUNT {
+            self.hashed[i].update(self.slots[2 + i], bit);
+            self.indirect[i].update(self.histories[i], bit);
+        }
+        self.matcher.update(bit);
+        if self.prior.is_some() {
+            self.prior_apm.update(bit);
+        }
+        self.layer1.update(bit);
+        self.layer2.update(bit);
+        self.apm0.update(bit);
+        self.apm1.update(bit);
+        self.apm2.update(bit);
+        self.c0 = (self.c0 << 1) | bit;
+        self.bitpos += 1;
+        if self.bitpos == 8 {
+            self.end_byte((self.c0 & 255) as u8);
+            return;
+        }
+        if self.bitpos == 4 {
+            self.set_bases();
+        }
+        self.predict();
+    }
+
+    fn end_byte(&mut self, b: u8) {
+        self.hist.push(b);
+        self.kind
+            .contexts(&self.hist, &mut self.history, &mut self.cx);
+        self.matcher.end_byte(&self.hist);
+    }
+
+    /// Each hashed model's block of 16 counters for the current nibble.
+    fn set_bases(&mut self) {
+        let nibble = if self.bitpos == 0 { 0 } else { self.c0 };
+        for i in 0..COUNT {
+            let h = contexts::hash(self.cx[i], nibble);
+            self.base[i] = ((h >> (32 - self.bits)) as usize) & !15;
+        }
+    }
+
+    fn c1(&self) -> u32 {
+        self.hist.last().copied().map_or(0, u32::from)
+    }
+
+    /// The transformer's probability that the next bit is 1, given the bits so far.
+    fn prior_bit(&self) -> Option<i32> {
+        let prior = self.prior.as_ref()?;
+        let k = self.bitpos;
+        let prefix = (self.c0 ^ (1 << k)) as usize;
+        let lo = prefix << (8 - k);
+        let hi = lo + (1 << (8 - k));
+        let mid = lo + (1 << (7 - k));
+        let all = prior.cdf[hi] - prior.cdf[lo];
+        let ones = prior.cdf[hi] - prior.cdf[mid];
+        let p = ((u64::from(ones) << 12) + u64::from(all) / 2) / u64::from(all.max(1));
+        Some((p as i32).clamp(1, 4095))
+    }
+
+    fn predict(&mut self) {
+        let c0 = self.c0 as usize;
+        let c1 = self.c1() as usize;
+        let j = self.bitpos & 3;
+        let nib = ((1u32 << j) | (self.c0 & ((1 << j) - 1))) as usize;
+        self.slots[0] = c0;
+        self.slots[1] = c1 << 8 | c0;
+        for i in 0..COUNT {
+            self.slots[2 + i] = self.base[i] + nib;
+        }
+        let prior = self.prior_bit();
+        let m = &mut self.layer1;
+        m.clear();
+        for (k, table) in [&self.order0, &self.order1].into_iter().enumerate() {
+            m.add(stretch(table.p(self.slots[k])));
+        }
+        for i in 0..COUNT {
+            let t = &self.hashed[i];
+            let s = self.slots[2 + i];
+            let st = stretch(t.p(s));
+            m.add(st);
+            let h = t.history(s);
+            self.histories[i] = h;
+            m.add(stretch(self.indirect[i].p(h)));
+            // Confidence: a context seen often speaks louder.
+            m.add((st * (t.seen(s).min(15) as i32)) >> 4);
+        }
+        self.matcher
+            .predict(self.c0, self.bitpos, &mut |x| m.add(x));
+        let confidence = match prior {
+            Some(p) => {
+                self.prior_p = p;
+                let st = stretch(p);
+                m.add(st);
+                m.add(stretch(self.prior_apm.refine(p, c0)));
+                (st.unsigned_abs() as usize / 128).min(15)
+            }
+            None => {
+                m.add(0);
+                m.add(0);
+                0
+            }
+        };
+        m.add(256);
+        m.select(0, c0);
+        m.select(1, self.matcher.context(self.bitpos));
+        m.select(2, confidence * 8 + self.bitpos as usize);
+        m.select(3, c1);
+        let logits = m.mix().to_vec();
+        let m2 = &mut self.layer2;
+        m2.clear();
+        for x in logits {
+            m2.add(x);
+        }
+        m2.select(0, self.bitpos as usize);
+        let p = squash(m2.mix()[0]);
+        self.p_mix = p;
+        let c2 = self.hist.len().checked_sub(2).map_or(0, |i| self.hist[i]) as usize;
+        let a0 = self.apm0.refine(p, c0);
+        let a1 = self.apm1.refine(p, c1 << 8 | c0);
+        let a2 = self.apm2.refine(
+            p,
+            (contexts::hash(c2 as u32, c1 as u32) as usize & 0xFF00) | c0,
+        );
+        let p = (2 * p + 2 * a0 + 2 * a1 + 2 * a2 + 4) >> 3;
+        self.p = p.clamp(1, 4095);
+    }
+}
