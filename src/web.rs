@@ -54,7 +54,7 @@ pub fn codecs() -> Result<JsValue, JsError> {
         .map(|c| CodecInfo {
             name: c.name(),
             setting: c.setting(),
-            params: codecs::lm::find(c.name()).map(|m| m.config().param_count()),
+            params: codecs::model_of(c.name()).map(|m| m.config().param_count()),
         })
         .collect();
     to_js(&list)
@@ -133,9 +133,12 @@ pub fn byte_costs(
     progress: &js_sys::Function,
 ) -> Result<Vec<f32>, JsError> {
     let p = prepared(bytes, name)?;
+    let n = p.stream.len().min(max_bytes);
+    if let Some(mix) = codecs::mix::find(codec) {
+        return Ok(mix.costs(&p.stream[..n], &p.layout, &mut reporter(progress)));
+    }
     let model = codecs::lm::find(codec)
         .ok_or_else(|| JsError::new(&format!("{codec} is not a loaded model")))?;
-    let n = p.stream.len().min(max_bytes);
     Ok(model.costs(&p.stream[..n], &mut reporter(progress)))
 }
 
@@ -175,6 +178,19 @@ pub fn float_model(lmzi: &[u8]) -> Result<JsValue, JsError> {
 pub fn register_model(name: &str, weights: &[u8]) -> Result<String, JsError> {
     let codec = codecs::lm::register(name, weights).map_err(|e| JsError::new(&e.to_string()))?;
     Ok(codec.model_id().name.clone())
+}
+
+/// Loads the learned starting state of `mix-<name>` (its `mix.prime`), after the model.
+#[wasm_bindgen]
+pub fn register_prime(name: &str, prime: &[u8]) -> Result<String, JsError> {
+    let lm = codecs::lm::find(&format!("lm-{name}"))
+        .ok_or_else(|| JsError::new(&format!("lm-{name} is not a loaded model")))?;
+    match codecs::mix::register(lm, Some(prime)).map_err(|e| JsError::new(&e.to_string()))? {
+        Some(mix) => Ok(mix.model_id().name.clone()),
+        None => Err(JsError::new(&format!(
+            "lm-{name} has no integer engine to mix"
+        ))),
+    }
 }
 
 /// Compresses a file's bytes into an `.lmz`.

@@ -199,6 +199,24 @@ test('the integer engine gives the golden frequency tables in Chromium', async (
   await page.close();
 });
 
+test('the mixing codecs give the same .lmz bytes in Chromium as natively', async () => {
+  const { page } = await openPage();
+  const input = readFileSync(sample('sample.txt')).subarray(0, 2048);
+  const made = await page.evaluate(async (bytes) => {
+    const m = await import('/pkg/lmzip.js');
+    await m.default();
+    const model = new Uint8Array(await (await fetch('/models/200k/model.lmzi')).arrayBuffer());
+    m.register_model('200k', model);
+    const prime = await fetch('/models/200k/mix.prime');
+    if (prime.ok) m.register_prime('200k', new Uint8Array(await prime.arrayBuffer()));
+    const data = new Uint8Array(bytes);
+    return { cm: [...m.compress(data, 'cm')], mix: [...m.compress(data, 'mix-200k')] };
+  }, [...input]);
+  assert.deepEqual(Buffer.from(made.cm), cli(['compress', '-c', 'cm', '-'], input));
+  assert.deepEqual(Buffer.from(made.mix), cli(['compress', '-c', 'mix-200k', '-'], input));
+  await page.close();
+});
+
 test('1 MB of text: a CLI lm-200k .lmz decodes on the page, and a page-made one with the CLI', { timeout: 900_000 }, async () => {
   // Real text: the committed sample, repeated to 1 MiB (the model's windows see 512 bytes).
   const one = readFileSync(sample('sample.txt'));

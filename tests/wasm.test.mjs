@@ -111,3 +111,24 @@ test('a model .lmz crosses native ↔ wasm bit-exactly (integer engine), chunk b
   assert.equal(r.roundtrip, true);
   assert.ok(r.ideal_bytes > 0 && r.compressed_bytes <= r.ideal_bytes * 1.01 + 8);
 });
+
+test('mixing codecs (cm, mix-200k with its prime) give the same .lmz bytes in wasm as natively', () => {
+  const model = readFileSync(join(root, 'models', '200k', 'model.lmzi'));
+  assert.equal(lmzip.register_model('200k', model), 'lm-200k');
+  const prime = join(root, 'models', '200k', 'mix.prime');
+  if (existsSync(prime)) assert.equal(lmzip.register_prime('200k', readFileSync(prime)), 'mix-200k');
+  assert.throws(() => lmzip.register_prime('200k', Buffer.from('not a prime')), /prime/i);
+  for (const name of ['sample.txt', 'sample.png', 'sample.wav']) {
+    const original = readFileSync(sample(name)).subarray(0, name.endsWith('.txt') ? 3000 : undefined);
+    for (const codec of ['cm', 'mix-200k']) {
+      const fromWasm = Buffer.from(lmzip.compress(original, codec));
+      assert.deepEqual(fromWasm, cli(['compress', '-c', codec, '-'], original), `${name} ${codec}: identical .lmz bytes`);
+      assert.deepEqual(Buffer.from(lmzip.decompress(fromWasm)), original);
+    }
+  }
+  // Where the bits go works for a mix too: one cost per stream byte.
+  const text = readFileSync(sample('sample.txt')).subarray(0, 2000);
+  const costs = lmzip.byte_costs(text, 'a.txt', 'mix-200k', 1 << 20, () => {});
+  assert.equal(costs.length, text.length);
+  assert.ok(costs.every((c) => c >= 0 && c < 40));
+});

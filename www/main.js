@@ -9,10 +9,19 @@ const LM_LIMIT = 64 * 1024;
 /** The model size LM_LIMIT is set for; bigger models get proportionally fewer bytes (same wait). */
 const LM_LIMIT_PARAMS = 1_000_000;
 
+// The context-mixing coder without a model (cm) codes about 100 KB per second in wasm.
+const CM_LIMIT = 8 * 1024 * 1024;
+
 /** The most stream bytes a model codec measures in the page. */
 function lmLimit(params) {
   return Math.min(LM_LIMIT, Math.floor(LM_LIMIT * LM_LIMIT_PARAMS / Math.max(params ?? 0, 1)));
 }
+
+/** Whether a codec learns by prediction (a model, a mix or cm): slow, and has costs per byte. */
+const predictive = (c) => c.startsWith('lm-') || c.startsWith('mix-') || c === 'cm';
+
+/** The most stream bytes a predictive codec (`params` for a model's size) measures in the page. */
+const limitOf = (codec, params) => (codec === 'cm' ? CM_LIMIT : lmLimit(params));
 const $ = (sel) => document.querySelector(sel);
 
 const models = new URLSearchParams(location.search).get('models');
@@ -205,9 +214,9 @@ async function analyse(file) {
   fillGenerators();
   $('#make-lmz').disabled = false;
 
-  const tooBig = (c) => c.startsWith('lm-') && info.bytes > lmLimit(params.get(c));
+  const tooBig = (c) => predictive(c) && info.bytes > limitOf(c, params.get(c));
   for (const codec of info.codecs.filter(tooBig)) {
-    for (const mode of MODES) failRow(codec, mode, `skipped: this model codes files up to ${fmt.format(lmLimit(params.get(codec)))} bytes in the browser; use the CLI`, 'skipped');
+    for (const mode of MODES) failRow(codec, mode, `skipped: this codec codes files up to ${fmt.format(limitOf(codec, params.get(codec)))} bytes in the browser; use the CLI`, 'skipped');
   }
   const jobs = info.codecs
     .filter((c) => !tooBig(c))
@@ -318,7 +327,7 @@ async function runGenerate() {
 /** Models measured on this file, best (smallest whole-file size) first; the best one is shown. */
 function fillBitsChoice(results) {
   const models = results
-    .filter((r) => r.codec.startsWith('lm-') && r.mode === 'whole' && r.roundtrip)
+    .filter((r) => predictive(r.codec) && r.mode === 'whole' && r.roundtrip)
     .sort((a, b) => a.compressed_bytes - b.compressed_bytes)
     .map((r) => r.codec);
   const select = $('#bits-codec');
@@ -341,7 +350,7 @@ async function runBits() {
   infoLine.textContent = `Measuring every byte with ${codec}…`;
   delete infoLine.dataset.mean;
   try {
-    const max = lmLimit(current.params.get(codec));
+    const max = limitOf(codec, current.params.get(codec));
     const run = (current.bitsRun = (current.bitsRun ?? 0) + 1);
     const { costs, backend } = await pool.run('costs', { codec, max }, file, (f) => { bar.value = f; }, { urgent: true });
     if (current?.file !== file || current.bitsRun !== run) return; // another file or model since

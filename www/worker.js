@@ -32,6 +32,9 @@ const ready = init().then(async () => {
       const bytes = new Uint8Array(await res.arrayBuffer());
       lmzip.register_model(name, bytes);
       modelFiles.set(`lm-${name}`, bytes);
+      // The mixing codec's learned start; without it mix-<name> starts from scratch.
+      const prime = await fetch(new URL(`../models/${name}/mix.prime`, import.meta.url)).catch(() => null);
+      if (prime?.ok) lmzip.register_prime(name, new Uint8Array(await prime.arrayBuffer()));
     } catch { /* offline or absent: the classical codecs still work */ }
   }
 });

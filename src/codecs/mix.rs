@@ -360,13 +360,19 @@ mod tests {
     fn round_trip(codec: &MixCodec, data: &[u8], layout: &Layout) -> usize {
         let packed = codec.compress(data, layout).expect("compresses");
         let back = codec.decompress(&packed, data.len()).expect("decodes");
-        assert!(back == data, "{} changed {} bytes", codec.name(), data.len());
+        assert!(
+            back == data,
+            "{} changed {} bytes",
+            codec.name(),
+            data.len()
+        );
         packed.len()
     }
 
     fn tiny_mix() -> &'static MixCodec {
-        let lm: &'static LmCodec =
-            Box::leak(Box::new(LmCodec::new("tiny", &tiny_int_weights(7)).unwrap()));
+        let lm: &'static LmCodec = Box::leak(Box::new(
+            LmCodec::new("tiny", &tiny_int_weights(7)).unwrap(),
+        ));
         Box::leak(Box::new(
             MixCodec::new("mix-tiny".into(), "test".into(), Some(lm), None).unwrap(),
         ))
@@ -378,11 +384,24 @@ mod tests {
         for data in [vec![], vec![7], vec![0; 5000], noise(3000, 1), text.clone()] {
             let n = round_trip(&CM, &data, &Layout::Bytes);
             // Noise costs a little over its size while the models learn that nothing predicts it.
-            assert!(n <= data.len() + data.len() / 16 + 8, "{n} for {}", data.len());
+            assert!(
+                n <= data.len() + data.len() / 16 + 8,
+                "{n} for {}",
+                data.len()
+            );
         }
         assert!(round_trip(&CM, &text, &Layout::Bytes) * 10 < text.len() * 4);
-        let image: Vec<u8> = (0..64 * 40).map(|i| ((i % 64) * 3 + (i / 64) * 2) as u8).collect();
-        let n = round_trip(&CM, &image, &Layout::Image { width: 64, height: 40 });
+        let image: Vec<u8> = (0..64 * 40)
+            .map(|i| ((i % 64) * 3 + (i / 64) * 2) as u8)
+            .collect();
+        let n = round_trip(
+            &CM,
+            &image,
+            &Layout::Image {
+                width: 64,
+                height: 40,
+            },
+        );
         assert!(n * 8 < image.len(), "a smooth image codes small: {n}");
         let audio: Vec<u8> = (0..4000)
             .map(|i| (128.0 + 90.0 * (i as f64 * 0.05).sin()) as u8)
@@ -390,7 +409,14 @@ mod tests {
         let n = round_trip(&CM, &audio, &Layout::Audio { sample_rate: 8000 });
         assert!(n * 3 < audio.len(), "a sine codes small: {n}");
         // The same bytes under another layout still round trip (the tag says which).
-        round_trip(&CM, &audio, &Layout::Image { width: 7, height: 1 });
+        round_trip(
+            &CM,
+            &audio,
+            &Layout::Image {
+                width: 7,
+                height: 1,
+            },
+        );
     }
 
     #[test]
@@ -410,7 +436,11 @@ mod tests {
         // The ideal cost the coder reports is what it spends, give or take the flush.
         let (out, ideal) = mix.compress_measured(&likely, &Layout::Bytes).unwrap();
         let ideal = ideal.unwrap() / 8.0;
-        assert!((out.len() as f64 - ideal).abs() < 16.0, "{} vs {ideal}", out.len());
+        assert!(
+            (out.len() as f64 - ideal).abs() < 16.0,
+            "{} vs {ideal}",
+            out.len()
+        );
     }
 
     #[test]
@@ -423,9 +453,15 @@ mod tests {
             Err(CodecError::Decode { .. })
         ));
         assert!(CM.decompress(&[], 10).is_err());
-        assert!(CM.decompress(&[0x20], 10).is_err(), "another format version");
+        assert!(
+            CM.decompress(&[0x20], 10).is_err(),
+            "another format version"
+        );
         assert!(CM.decompress(&[0x1f, 0, 0], 10).is_err(), "unknown kind");
-        assert!(CM.decompress(&[0x11, 0, 0, 0, 0, 9], 10).is_err(), "width 0");
+        assert!(
+            CM.decompress(&[0x11, 0, 0, 0, 0, 9], 10).is_err(),
+            "width 0"
+        );
         assert!(CM.decompress(&[0x11, 1], 10).is_err(), "width cut short");
         // A hostile length on a tiny payload runs out quickly instead of decoding garbage.
         let t = std::time::Instant::now();
