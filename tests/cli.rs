@@ -133,13 +133,22 @@ fn bench_json_has_the_stable_schema_and_every_codec() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = doc["results"].as_array().unwrap();
     let expect = [("text", 5usize), ("image", 8), ("audio", 6)];
-    // Model codecs (lm-*) join when models/ holds exported weights; count the classical ones.
+    // Model codecs (lm-*, mix-*) join when models/ holds exported weights; count the classical
+    // ones, and cm (the mixing coder without a model), which is always there.
     for (kind, codecs) in expect {
+        let of_kind = |r: &&serde_json::Value| r["modality"] == kind;
+        let codec = |r: &&serde_json::Value| r["codec"].as_str().unwrap().to_string();
         let n = rows
             .iter()
-            .filter(|r| r["modality"] == kind && !r["codec"].as_str().unwrap().starts_with("lm-"))
+            .filter(of_kind)
+            .filter(|r| {
+                let c = codec(r);
+                !c.starts_with("lm-") && !c.starts_with("mix-") && c != "cm"
+            })
             .count();
         assert_eq!(n, codecs * 2, "{kind}");
+        let cm = rows.iter().filter(of_kind).filter(|r| codec(r) == "cm");
+        assert_eq!(cm.count(), 2, "{kind}: cm whole and chunked");
     }
     for r in rows {
         for key in [
