@@ -94,7 +94,7 @@ const WINDOWS_PER_CHUNK: usize = 32;
 
 /// Bytes per chunk of a mixing codec: its models learn the file as it goes, so chunks are
 /// long (each starts cold), but a large file still codes on every core.
-const MIX_CHUNK: usize = 4 << 20;
+const MIX_CHUNK: usize = 16 << 20;
 
 /// Most model chunks one thread decodes in lockstep (enough rows to share each weight row).
 const LOCKSTEP: usize = 8;

@@ -14,7 +14,30 @@ use crate::modality::Layout;
 use std::sync::{LazyLock, RwLock};
 
 /// Format version in the tag's high nibble: a later change to the models is a new version.
-const VERSION: u8 = 1;
+/// Version 2 slides the transformer's window (see [`regions`]) and tags hashed contexts;
+/// version 1's payloads are refused with a clear error.
+const VERSION: u8 = 2;
+
+/// The transformer's coded regions over `len` bytes with a context of `w`: `(o, r, end)`, the
+/// window starting at byte `o` codes bytes `r..end`, with bytes `o..r` as context. The first
+/// window codes `w` bytes from nothing; each later one `stride` bytes after `w - stride` bytes
+/// of the one before, so no byte but the first few is predicted from a cold start.
+fn regions(len: usize, w: usize, stride: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+    let stride = stride.clamp(1, w);
+    let mut r = 0;
+    std::iter::from_fn(move || {
+        (r < len).then(|| {
+            let (o, end) = if r == 0 {
+                (0, w.min(len))
+            } else {
+                (r + stride - w, (r + stride).min(len))
+            };
+            let at = r;
+            r = end;
+            (o, at, end)
+        })
+    })
+}
 
 /// Context mixing, with or without a transformer prior.
 pub struct MixCodec {
@@ -132,6 +155,14 @@ impl MixCodec {
         }
     }
 
+    /// How far the transformer's window moves: seven eighths of its context. Measured on dev
+    /// text (mix-200k, 2,048-byte chunks): strides of 512, 448, 384 and 256 bytes give 35.21,
+    /// 35.12, 35.12 and 35.08 %, at 1, 1.14, 1.33 and 2 times the transformer's work.
+    fn stride(&self) -> usize {
+        let w = self.engine().map_or(1, |m| m.config().context);
+        w - w / 8
+    }
+
     fn engine(&self) -> Option<&'static IntModel> {
         self.lm.and_then(|m| m.int_model())
     }
@@ -159,22 +190,22 @@ impl MixCodec {
         enc: &mut BitEncoder,
         visit: &mut dyn FnMut(f32),
     ) {
-        match (self.engine(), self.lm) {
-            (Some(m), Some(lm)) => {
-                let mut tokens = Vec::with_capacity(lm.window());
-                for window in data.chunks(lm.window()) {
+        match self.engine() {
+            Some(m) => {
+                let mut tokens = Vec::with_capacity(m.config().context);
+                for (o, r, end) in regions(data.len(), m.config().context, self.stride()) {
                     tokens.clear();
                     tokens.push(0);
-                    tokens.extend_from_slice(&window[..window.len() - 1]);
-                    let mut bytes = window.iter();
-                    m.window_tables(&tokens, &mut |table| {
+                    tokens.extend_from_slice(&data[o..end - 1]);
+                    let mut bytes = data[r..end].iter();
+                    m.window_tables_from(&tokens, r - o, &mut |table| {
                         let b = *bytes.next().expect("one table per byte");
                         p.begin_byte(Some(&table));
                         visit(mix::encode_byte(p, enc, b));
                     });
                 }
             }
-            _ => {
+            None => {
                 for &b in data {
                     p.begin_byte(None);
                     visit(mix::encode_byte(p, enc, b));
@@ -226,10 +257,10 @@ impl Codec for MixCodec {
         let (&t, rest) = data
             .split_first()
             .ok_or_else(|| self.bad("empty payload"))?;
-        if t >> 4 != VERSION {
+        let version = t >> 4;
+        if version != VERSION {
             return Err(self.bad(format!(
-                "format version {} (this build reads {VERSION})",
-                t >> 4
+                "format version {version} (this build reads {VERSION})"
             )));
         }
         let (kind, body) = match t & 15 {
@@ -256,26 +287,29 @@ impl Codec for MixCodec {
                 "the coded data ends after {got} of {len} bytes (truncated or damaged)"
             ))
         };
-        match (self.engine(), self.lm) {
-            (Some(m), Some(lm)) => {
-                let mut session = m.session();
-                let mut prev = 0u8;
-                while out.len() < len {
-                    if out.len() % lm.window() == 0 {
-                        session = m.session();
-                        prev = 0;
+        match self.engine() {
+            Some(m) => {
+                let mut tokens = Vec::with_capacity(m.config().context);
+                for (o, r, end) in regions(len, m.config().context, self.stride()) {
+                    // The overlap is known: feed it as one window, then step.
+                    tokens.clear();
+                    tokens.push(0);
+                    tokens.extend_from_slice(&out[o..r]);
+                    let mut prev = tokens.pop().unwrap_or(0);
+                    let mut session = m.prefill(&tokens);
+                    while out.len() < end {
+                        let table = session.step(prev);
+                        p.begin_byte(Some(&table));
+                        let b = mix::decode_byte(&mut p, &mut dec);
+                        if dec.past_end() {
+                            return Err(ran_out(out.len()));
+                        }
+                        out.push(b);
+                        prev = b;
                     }
-                    let table = session.step(prev);
-                    p.begin_byte(Some(&table));
-                    let b = mix::decode_byte(&mut p, &mut dec);
-                    if dec.past_end() {
-                        return Err(ran_out(out.len()));
-                    }
-                    out.push(b);
-                    prev = b;
                 }
             }
-            _ => {
+            None => {
                 while out.len() < len {
                     p.begin_byte(None);
                     let b = mix::decode_byte(&mut p, &mut dec);
@@ -424,8 +458,13 @@ mod tests {
         let mix = tiny_mix();
         let lm = mix.model().unwrap();
         let likely = likely_bytes(lm, 3 * lm.window() + 17);
+        let (w, stride) = (lm.window(), mix.stride());
         for data in [vec![], vec![200], likely.clone(), noise(700, 9)] {
             round_trip(mix, &data, &Layout::Bytes);
+        }
+        // Lengths at the sliding window's edges.
+        for len in [w, w + 1, w + stride, w + stride + 1] {
+            round_trip(mix, &likely[..len], &Layout::Bytes);
         }
         // The model's prior helps on bytes it predicts well.
         let (with, without) = (
@@ -441,6 +480,28 @@ mod tests {
             "{} vs {ideal}",
             out.len()
         );
+    }
+
+    #[test]
+    fn sliding_regions_cover_every_byte_once_with_context_behind() {
+        for (len, w, stride) in [
+            (0, 8, 7),
+            (5, 8, 7),
+            (8, 8, 7),
+            (9, 8, 7),
+            (100, 8, 7),
+            (30, 8, 8),
+        ] {
+            let mut next = 0;
+            for (o, r, end) in regions(len, w, stride) {
+                assert_eq!(r, next, "{len} {w} {stride}");
+                assert!(o <= r && r < end && end - o <= w, "{o} {r} {end}");
+                // Every window after the first sees w - stride bytes of context.
+                assert_eq!(r - o, if r == 0 { 0 } else { w - stride });
+                next = end;
+            }
+            assert_eq!(next, len);
+        }
     }
 
     #[test]

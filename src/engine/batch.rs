@@ -166,10 +166,16 @@ impl Rows {
         }
     }
 
-    /// The next byte's table for each of `n` rows, in order.
-    fn tables(&mut self, m: &IntModel, n: usize, visit: &mut dyn FnMut(usize, FreqTable)) {
-        let wide = &mut self.wide[..n * VOCAB];
-        let (x, ex) = (&self.x[..n * self.d], &self.ex[..n]);
+    /// The next byte's table for each of rows `from..n`, in order.
+    fn tables(
+        &mut self,
+        m: &IntModel,
+        from: usize,
+        n: usize,
+        visit: &mut dyn FnMut(usize, FreqTable),
+    ) {
+        let wide = &mut self.wide[..(n - from) * VOCAB];
+        let (x, ex) = (&self.x[from * self.d..n * self.d], &self.ex[from..n]);
         m.head.apply_rows(x, ex, wide, &mut self.ey, &mut self.sums);
         for (r, logits) in wide.chunks_exact(VOCAB).enumerate() {
             visit(r, m.table(logits, self.ey[r]));
@@ -184,28 +190,66 @@ impl IntModel {
     /// # Panics
     /// When `tokens` is longer than the context.
     pub fn window_tables(&self, tokens: &[u8], visit: &mut dyn FnMut(FreqTable)) {
+        self.window(tokens, 0, visit);
+    }
+
+    /// As [`Self::window_tables`], but only the tables after `tokens[from..]`: the earlier
+    /// tokens are context (a sliding window's overlap).
+    pub fn window_tables_from(&self, tokens: &[u8], from: usize, visit: &mut dyn FnMut(FreqTable)) {
+        self.window(tokens, from, visit);
+    }
+
+    /// A session that has been fed `tokens` (at most the context), computed as one window: the
+    /// same state as stepping them one by one, in a fraction of the time.
+    pub fn prefill(&self, tokens: &[u8]) -> super::IntSession<'_> {
+        if tokens.is_empty() {
+            return self.session();
+        }
+        let caches = self.window(tokens, tokens.len(), &mut |_| {});
+        self.session_with(caches, tokens.len())
+    }
+
+    fn window(
+        &self,
+        tokens: &[u8],
+        from: usize,
+        visit: &mut dyn FnMut(FreqTable),
+    ) -> Vec<LayerCache> {
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { self.window_avx2(tokens, visit) };
+            return unsafe { self.window_avx2(tokens, from, visit) };
         }
-        self.window_portable(tokens, visit)
+        self.window_portable(tokens, from, visit)
     }
 
     /// The same code compiled for AVX2: integers give the same results in any instruction set.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn window_avx2(&self, tokens: &[u8], visit: &mut dyn FnMut(FreqTable)) {
-        self.window_portable(tokens, visit)
+    unsafe fn window_avx2(
+        &self,
+        tokens: &[u8],
+        from: usize,
+        visit: &mut dyn FnMut(FreqTable),
+    ) -> Vec<LayerCache> {
+        self.window_portable(tokens, from, visit)
     }
 
+    /// Runs the window's layers, hands `visit` the tables after `tokens[from..]` and returns
+    /// each layer's key/value cache.
     #[inline(always)]
-    fn window_portable(&self, tokens: &[u8], visit: &mut dyn FnMut(FreqTable)) {
+    fn window_portable(
+        &self,
+        tokens: &[u8],
+        from: usize,
+        visit: &mut dyn FnMut(FreqTable),
+    ) -> Vec<LayerCache> {
         let c = *self.config();
         let n = tokens.len();
         assert!(n <= c.context, "context of {} exhausted", c.context);
+        let mut caches = Vec::with_capacity(self.layers.len());
         if n == 0 {
-            return;
+            return caches;
         }
         let (d, hd, heads) = (c.d_model, c.head_dim(), c.n_heads);
         let mut b = Rows::new(&c, n);
@@ -273,8 +317,12 @@ impl IntModel {
                 s0 = s1;
             }
             b.finish_layer(self, l, n);
+            caches.push(cache);
         }
-        b.tables(self, n, &mut |_, t| visit(t));
+        if from < n {
+            b.tables(self, from, n, &mut |_, t| visit(t));
+        }
+        caches
     }
 
     /// `lanes` independent contexts to advance in lockstep.
@@ -378,7 +426,7 @@ impl IntLanes<'_> {
             }
             b.finish_layer(m, l, n);
         }
-        b.tables(m, n, &mut |r, t| visit(lanes[r], t));
+        b.tables(m, 0, n, &mut |r, t| visit(lanes[r], t));
         for &lane in lanes {
             self.pos[lane] += 1;
         }
@@ -474,6 +522,38 @@ mod tests {
                 })
                 .collect();
             assert_eq!(batched(&m, &tokens), stepped(&m, &tokens), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn a_prefilled_session_and_a_window_tail_equal_stepping() {
+        for seed in [1, 7] {
+            let file = crate::codecs::lm::tests::tiny_int_weights(seed);
+            let m = IntModel::new(&IntWeights::from_bytes(&file).unwrap()).unwrap();
+            let text = include_bytes!("../../tests/data/sample.txt");
+            let ctx = m.config().context;
+            let mut tokens = vec![0u8];
+            tokens.extend_from_slice(&text[300..300 + ctx - 1]);
+            let want = stepped(&m, &tokens);
+            for from in [0, 1, ctx / 3, ctx - 1, ctx] {
+                let mut tail = Vec::new();
+                m.window_tables_from(&tokens, from, &mut |t| {
+                    tail.push((0..t.len()).map(|i| t.freq(i)).collect::<Vec<u32>>())
+                });
+                assert_eq!(tail, want[from..], "tail from {from}, seed {seed}");
+            }
+            for at in [1, ctx / 2, ctx - 1] {
+                let mut s = m.prefill(&tokens[..at]);
+                assert_eq!(s.len(), at);
+                let rest: Vec<Vec<u32>> = tokens[at..]
+                    .iter()
+                    .map(|&t| {
+                        let table = s.step(t);
+                        (0..table.len()).map(|i| table.freq(i)).collect()
+                    })
+                    .collect();
+                assert_eq!(rest, want[at..], "prefill {at}, seed {seed}");
+            }
         }
     }
 }

@@ -264,11 +264,17 @@ impl IntModel {
     /// A fresh context (no tokens seen).
     pub fn session(&self) -> IntSession<'_> {
         let c = &self.config;
+        self.session_with((0..c.n_layers).map(|_| LayerCache::new(c)).collect(), 0)
+    }
+
+    /// A session whose layers' caches hold `pos` positions.
+    pub(super) fn session_with(&self, caches: Vec<LayerCache>, pos: usize) -> IntSession<'_> {
+        let c = &self.config;
         let (d, h) = (c.d_model, c.widening * c.d_model);
         IntSession {
             m: self,
-            pos: 0,
-            caches: (0..c.n_layers).map(|_| LayerCache::new(c)).collect(),
+            pos,
+            caches,
             x: vec![0; d],
             q: vec![0; d],
             kv: vec![0; d],

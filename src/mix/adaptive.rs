@@ -63,6 +63,27 @@ impl Counters {
         self.slots.copy_from_slice(raw);
     }
 
+    /// The block of 16 slots for a context hashed to block `base` with check value `tag`: slot
+    /// 0 of a block holds its tag, slots 1–15 the counters of a nibble's bits. Of the blocks at
+    /// `base`, `base ^ 16` and `base ^ 32` the one with this tag is used, else the one whose
+    /// first counter has seen least is cleared for it, so contexts that collide do not share
+    /// counters.
+    #[inline]
+    pub fn claim(&mut self, base: usize, tag: u16) -> usize {
+        let tag = 1 << 16 | u32::from(tag);
+        let blocks = [base, base ^ 16, base ^ 32];
+        if let Some(&b) = blocks.iter().find(|&&b| self.slots[b] == tag) {
+            return b;
+        }
+        let b = blocks
+            .into_iter()
+            .min_by_key(|&b| self.slots[b + 1] & 255)
+            .unwrap_or(base);
+        self.slots[b] = tag;
+        self.slots[b + 1..b + 16].fill(FRESH);
+        b
+    }
+
     /// Moves slot `i` towards `bit`.
     #[inline]
     pub fn update(&mut self, i: usize, bit: u32) {

@@ -216,7 +216,8 @@ impl Predictor {
         let nibble = if self.bitpos == 0 { 0 } else { self.c0 };
         for i in 0..COUNT {
             let h = contexts::hash(self.cx[i], nibble);
-            self.base[i] = ((h >> (32 - self.bits)) as usize) & !15;
+            let base = ((h >> (32 - self.bits)) as usize) & !15;
+            self.base[i] = self.hashed[i].claim(base, h as u16);
         }
     }
 
