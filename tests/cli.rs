@@ -77,6 +77,23 @@ fn pipes_roundtrip_and_refuse_to_overwrite() {
     let back = run(&["decompress", "-"], &packed.stdout);
     assert!(back.status.success());
     assert_eq!(back.stdout, original);
+    // With no codec named, the smallest of the fast ones is chosen, and said.
+    let said = String::from_utf8_lossy(&packed.stderr);
+    let chosen = said
+        .split("codec: ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no codec named in {said:?}"));
+    for codec in ["cm", "brotli", "xz", "zstd", "bzip2", "gzip"] {
+        let other = run(&["compress", "-c", codec, "-"], &original);
+        assert!(other.status.success());
+        assert!(
+            packed.stdout.len() <= other.stdout.len(),
+            "{chosen} {} vs {codec} {}",
+            packed.stdout.len(),
+            other.stdout.len()
+        );
+    }
 
     let dir = tmpdir("overwrite");
     let src = dir.join("a.txt");
