@@ -214,16 +214,9 @@ impl LmCodec {
     /// Each byte's cost in bits as [`LmCodec::encode`] codes `data` (where the bits go);
     /// `progress` gets the fraction done now and then.
     pub fn costs(&self, data: &[u8], progress: &mut dyn FnMut(f64)) -> Vec<f32> {
-        let mut out = Vec::with_capacity(data.len());
-        let n = data.len().max(1) as f64;
-        self.walk(data, |_, _, bits| {
-            out.push(bits as f32);
-            if out.len() % 1024 == 0 {
-                progress(out.len() as f64 / n);
-            }
-        });
-        progress(1.0);
-        out
+        super::collect_costs(data.len(), progress, |push| {
+            self.walk(data, |_, _, bits| push(bits as f32));
+        })
     }
 }
 

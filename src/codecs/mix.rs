@@ -217,16 +217,9 @@ impl MixCodec {
     /// Each byte's cost in bits as this codec codes `data` (where the bits go); `progress`
     /// gets the fraction done now and then.
     pub fn costs(&self, data: &[u8], layout: &Layout, progress: &mut dyn FnMut(f64)) -> Vec<f32> {
-        let mut out = Vec::with_capacity(data.len());
-        let n = data.len().max(1) as f64;
-        self.code(data, layout, &mut |c| {
-            out.push(c);
-            if out.len() % 4096 == 0 {
-                progress(out.len() as f64 / n);
-            }
-        });
-        progress(1.0);
-        out
+        super::collect_costs(data.len(), progress, |push| {
+            self.code(data, layout, push);
+        })
     }
 }
 
@@ -287,37 +280,32 @@ impl Codec for MixCodec {
                 "the coded data ends after {got} of {len} bytes (truncated or damaged)"
             ))
         };
-        match self.engine() {
-            Some(m) => {
-                let mut tokens = Vec::with_capacity(m.config().context);
-                for (o, r, end) in regions(len, m.config().context, self.stride()) {
-                    // The overlap is known: feed it as one window, then step.
-                    tokens.clear();
+        let engine = self.engine();
+        // Without a transformer the whole input is one region.
+        let (w, stride) = engine.map_or((usize::MAX, usize::MAX), |m| {
+            (m.config().context, self.stride())
+        });
+        let mut tokens = Vec::new();
+        for (o, r, end) in regions(len, w, stride) {
+            // The window's context is known: feed it as one batch, then step.
+            let mut session = engine.map(|m| {
+                tokens.clear();
+                if r > 0 {
                     tokens.push(0);
-                    tokens.extend_from_slice(&out[o..r]);
-                    let mut prev = tokens.pop().unwrap_or(0);
-                    let mut session = m.prefill(&tokens);
-                    while out.len() < end {
-                        let table = session.step(prev);
-                        p.begin_byte(Some(&table));
-                        let b = mix::decode_byte(&mut p, &mut dec);
-                        if dec.past_end() {
-                            return Err(ran_out(out.len()));
-                        }
-                        out.push(b);
-                        prev = b;
-                    }
+                    tokens.extend_from_slice(&out[o..r - 1]);
                 }
-            }
-            None => {
-                while out.len() < len {
-                    p.begin_byte(None);
-                    let b = mix::decode_byte(&mut p, &mut dec);
-                    if dec.past_end() {
-                        return Err(ran_out(out.len()));
-                    }
-                    out.push(b);
+                m.prefill(&tokens)
+            });
+            let mut prev = r.checked_sub(1).map_or(0, |i| out[i]);
+            while out.len() < end {
+                let table = session.as_mut().map(|s| s.step(prev));
+                p.begin_byte(table.as_ref());
+                let b = mix::decode_byte(&mut p, &mut dec);
+                if dec.past_end() {
+                    return Err(ran_out(out.len()));
                 }
+                out.push(b);
+                prev = b;
             }
         }
         Ok(out)

@@ -156,6 +156,25 @@ pub(crate) fn read_bounded(
 }
 
 /// Maps any displayable encoder error into [`CodecError::Encode`].
+/// Each byte's cost in bits as `run` hands them over, for `len` bytes; `progress` gets the
+/// fraction done every 4,096 bytes and at the end (where the bits go, for model codecs).
+pub(crate) fn collect_costs(
+    len: usize,
+    progress: &mut dyn FnMut(f64),
+    run: impl FnOnce(&mut dyn FnMut(f32)),
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(len);
+    let n = len.max(1) as f64;
+    run(&mut |bits| {
+        out.push(bits);
+        if out.len() % 4096 == 0 {
+            progress(out.len() as f64 / n);
+        }
+    });
+    progress(1.0);
+    out
+}
+
 pub(crate) fn encode_err(codec: &'static str) -> impl Fn(std::io::Error) -> CodecError {
     move |e| CodecError::Encode {
         codec,
