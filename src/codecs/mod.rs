@@ -157,7 +157,7 @@ pub(crate) fn read_bounded(
 
 /// Maps any displayable encoder error into [`CodecError::Encode`].
 /// Each byte's cost in bits as `run` hands them over, for `len` bytes; `progress` gets the
-/// fraction done every 4,096 bytes and at the end (where the bits go, for model codecs).
+/// fraction done every 1,024 bytes and at the end (where the bits go, for model codecs).
 pub(crate) fn collect_costs(
     len: usize,
     progress: &mut dyn FnMut(f64),
@@ -167,7 +167,7 @@ pub(crate) fn collect_costs(
     let n = len.max(1) as f64;
     run(&mut |bits| {
         out.push(bits);
-        if out.len() % 4096 == 0 {
+        if out.len() % 1024 == 0 {
             progress(out.len() as f64 / n);
         }
     });
