@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "data"
 MAX = int(sys.argv[2]) if len(sys.argv) > 2 else 1 << 20
 BIN = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "lmzip"
+KEPT = "<!-- results.py keeps what follows -->"
 SETS = [DATA / "text" / "dev.xml", DATA / "image" / "dev", DATA / "audio" / "dev"]
 
 
@@ -63,7 +64,12 @@ def main():
     lines += ["## Adjusted rate against model size", "",
               "![adjusted rate vs parameters](results-scaling.png)", "",
               "Adjusted = raw + 2 × parameters ÷ dataset size: a small data set cannot pay for a big model.", ""]
-    (ROOT / "docs" / "results.md").write_text("\n".join(lines))
+    # Sections written by hand or by other scripts (speed, ablation) follow the marker: keep them.
+    path = ROOT / "docs" / "results.md"
+    old = path.read_text() if path.exists() else ""
+    if KEPT in old:
+        lines += [old[old.index(KEPT):]]
+    path.write_text("\n".join(lines))
 
     cells = [c for c in plain["cells"] if c["params"] > 0 and c["chunk"] == "2048"]
     fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=False)

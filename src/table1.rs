@@ -130,7 +130,10 @@ pub fn run(
         let bytes: usize = files.iter().map(|p| p.stream.len()).sum();
         for &codec in codecs.iter().filter(|c| c.accepts(&first.layout)) {
             let model = lm::find(codec.name());
-            let params = model.map_or(0, |m| m.config().param_count());
+            // A mix pays for its transformer and for the prime it starts from.
+            let params = crate::codecs::model_of(codec.name())
+                .map_or(0, |m| m.config().param_count())
+                + crate::codecs::mix::find(codec.name()).map_or(0, |m| m.prime().param_count());
             // The paper codes its models in chunks only.
             let modes: &[Mode] = if model.is_some() {
                 &[Mode::Chunked]

@@ -107,6 +107,22 @@ impl Prime {
         self.parts[slot(kind)] = Some(learned);
     }
 
+    /// How many learned values it holds (parameters, for the paper's adjusted rate).
+    pub fn param_count(&self) -> usize {
+        self.parts
+            .iter()
+            .flatten()
+            .map(|l| {
+                l.layer1.len()
+                    + l.layer2.len()
+                    + l.indirect.len()
+                    + l.order0.len()
+                    + l.matcher.len()
+                    + l.prior_apm.len()
+            })
+            .sum()
+    }
+
     /// Whether it holds nothing.
     pub fn is_empty(&self) -> bool {
         self.parts.iter().all(Option::is_none)
