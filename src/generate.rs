@@ -137,6 +137,17 @@ impl Sampler {
         (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// Draws one bit that is 1 with probability `p_one` (12-bit), sharpened or flattened by
+    /// the temperature as [`Sampler::draw`] does a byte (0 is greedy).
+    pub fn draw_bit(&mut self, p_one: i32) -> u32 {
+        let p = f64::from(p_one.clamp(1, 4095)) / 4096.0;
+        if self.temperature <= 1e-3 {
+            return u32::from(p > 0.5);
+        }
+        let logit = (p / (1.0 - p)).ln() / self.temperature;
+        u32::from(self.uniform() < 1.0 / (1.0 + (-logit).exp()))
+    }
+
     /// Draws one byte from `p`; ties at the top-k boundary and equal weights are broken by the
     /// uniform draw itself (every tied byte keeps its share). Temperature 0 is greedy.
     pub fn draw(&mut self, p: &[f64; VOCAB]) -> u8 {
@@ -332,20 +343,30 @@ pub fn continue_file(
         codec: "generate",
         reason: format!("unknown codec or model {:?}", opts.codec),
     };
-    let model = crate::codecs::lm::find(&opts.codec);
-    let mut predictor: Box<dyn Predictor> = match model {
-        Some(m) => Box::new(ModelPredictor::new(m)),
-        None if opts.codec.starts_with("lm-") => return Err(unknown()),
-        None => {
-            let c = crate::codecs::by_name(&opts.codec)
-                .filter(|c| c.accepts(&Layout::Bytes))
-                .ok_or_else(unknown)?;
-            Box::new(CodecPredictor::new(c, opts.context, opts.views))
-        }
-    };
     let mut sampler = Sampler::new(opts.seed, opts.temperature, opts.top_k);
     let t0 = crate::clock::now();
-    let sample = generate(predictor.as_mut(), &mut sampler, prompt, n, progress)?;
+    let sample = if let Some(mix) = crate::codecs::mix::find(&opts.codec) {
+        // A bitwise model draws bit by bit, seeing the data's layout as it codes it.
+        mix.sample(
+            prompt,
+            &prep.layout,
+            n,
+            &mut |p| sampler.draw_bit(p),
+            progress,
+        )
+    } else {
+        let mut predictor: Box<dyn Predictor> = match crate::codecs::lm::find(&opts.codec) {
+            Some(m) => Box::new(ModelPredictor::new(m)),
+            None if opts.codec.starts_with("lm-") => return Err(unknown()),
+            None => {
+                let c = crate::codecs::by_name(&opts.codec)
+                    .filter(|c| c.accepts(&Layout::Bytes))
+                    .ok_or_else(unknown)?;
+                Box::new(CodecPredictor::new(c, opts.context, opts.views))
+            }
+        };
+        generate(predictor.as_mut(), &mut sampler, prompt, n, progress)?
+    };
     let seconds = crate::clock::now() - t0;
     // The judge: the largest shipped model on the integer engine.
     let judge = ["3m", "800k", "200k"]

@@ -269,6 +269,15 @@ test('generation on the page: text, image rows and audio, reproducible by seed',
       assert.equal(runs[0], runs[1], 'same seed, same text');
       assert.notEqual(runs[0], runs[2], 'another seed, other text');
       assert.ok(new Set(runs[0]).size > 1, 'not one repeated byte');
+      assert.equal(await page.textContent('#gen-run'), 'Generate from gzip');
+      // The mixing codec generates bit by bit from its own model.
+      await page.selectOption('#gen-codec', 'cm');
+      assert.equal(await page.textContent('#gen-run'), 'Generate from cm');
+      const before = await page.locator('#gen-table tbody tr').count();
+      await page.click('#gen-run');
+      await page.waitForFunction((n) => document.querySelectorAll('#gen-table tbody tr').length > n, before, { timeout: 120_000 });
+      assert.equal(await page.$eval('#gen-out pre', (el) => el.dataset.codec), 'cm');
+      assert.ok((await page.textContent('#gen-out pre')).length > 0);
     } else {
       // The rendered file loads as a real image or sound.
       const ok = await page.$eval(`#gen-out ${tag}`, (el) => new Promise((resolve) => {

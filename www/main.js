@@ -268,10 +268,16 @@ function fillGenerators() {
   const names = [...$('#lmz-codec').options].map((o) => o.value).filter((n) => n !== 'stored');
   select.replaceChildren(...names.map((n) => new Option(n, n)));
   select.value = names.includes(keep) ? keep : 'gzip';
+  nameGenerator();
   $('#gen-out').replaceChildren();
   $('#gen-table tbody').replaceChildren();
   $('#gen-table').hidden = true;
   $('#generate-section').hidden = false;
+}
+
+/** The button says what it generates from (a compressor is a generative model too). */
+function nameGenerator() {
+  $('#gen-run').textContent = `Generate from ${$('#gen-codec').value || 'gzip'}`;
 }
 
 async function runGenerate() {
@@ -519,6 +525,7 @@ function wire() {
   $('#cancel').addEventListener('click', () => { pool.cancel(); setStatus(null); showError('Cancelled.'); });
   $('#make-lmz').addEventListener('click', makeLmz);
   $('#gen-run').addEventListener('click', runGenerate);
+  $('#gen-codec').addEventListener('change', nameGenerator);
   $('#bits-codec').addEventListener('change', runBits);
   $('#bits-plot').addEventListener('click', (e) => {
     if (!current?.bits?.positionAt || current.info?.modality !== 'text') return;
