@@ -110,6 +110,11 @@ test('sizes on the page equal the CLI for real text, image and audio', async () 
     assert.ok(Math.abs(total - whole) <= 0.01 * whole + 8, `${name}: ${bits.codec} costs ${total} vs ${whole} bytes`);
     // Headless Chromium's WebGPU adapter is software (slower than the CPU): not used unasked.
     assert.match(bits.backend, /^CPU/);
+    if (bits.codec.startsWith('mix-')) {
+      // The mix's transformer alone is drawn beside it.
+      await page.waitForSelector('#bits-info[data-other]', { timeout: 120_000 });
+      assert.equal(await page.locator('#bits-plot polyline').count(), 2, `${name}: the transformer's line beside the mix`);
+    }
     const detail = { 'sample.txt': '#bits-detail pre span', 'sample.png': '#bits-detail canvas', 'sample.wav': '#bits-plot polyline' }[name];
     assert.ok(await page.locator(detail).count() > 0, `${name}: no ${detail}`);
     assert.ok(await page.locator('#bits-figure').isVisible());

@@ -39,11 +39,9 @@ function el(tag, attrs, text) {
  * dashed line at the mean, and a band over `shown` ([from, to), the part drawn below).
  * `unit` names a position ("byte", "pixel"); `seconds`, when given, labels the x axis in time.
  */
-export function drawPlot(svg, costs, { mean, shown, unit, seconds }) {
-  const width = 760, height = 184, left = 44, right = 12, top = 24, bottom = 30;
-  const plotW = width - left - right, plotH = height - top - bottom;
+/** Per-bucket means of `costs` over `buckets` equal spans. */
+function bucketMeans(costs, buckets) {
   const n = costs.length;
-  const buckets = Math.max(1, Math.min(n, plotW));
   const means = new Float64Array(buckets);
   for (let b = 0; b < buckets; b++) {
     const lo = Math.floor((b * n) / buckets), hi = Math.max(lo + 1, Math.floor(((b + 1) * n) / buckets));
@@ -51,7 +49,18 @@ export function drawPlot(svg, costs, { mean, shown, unit, seconds }) {
     for (let i = lo; i < hi && i < n; i++) s += costs[i];
     means[b] = s / (hi - lo);
   }
-  const top8 = Math.max(8, 2 * Math.ceil(Math.max(0, ...means) / 2)); // even, so the mid tick is whole
+  return means;
+}
+
+/** `other` ({ costs, label, mean }), when given, is drawn beside as a second line. */
+export function drawPlot(svg, costs, { mean, shown, unit, seconds, label, other }) {
+  const width = 760, height = 184, left = 44, right = 12, top = 24, bottom = 30;
+  const plotW = width - left - right, plotH = height - top - bottom;
+  const n = costs.length;
+  const buckets = Math.max(1, Math.min(n, plotW));
+  const means = bucketMeans(costs, buckets);
+  const otherMeans = other && other.costs.length === n ? bucketMeans(other.costs, buckets) : null;
+  const top8 = Math.max(8, 2 * Math.ceil(Math.max(0, ...means, ...(otherMeans ?? [])) / 2)); // even, so the mid tick is whole
   const x = (i) => left + (n ? (i / n) * plotW : 0);
   const y = (bits) => top + plotH * (1 - Math.min(bits, top8) / top8);
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
@@ -61,8 +70,15 @@ export function drawPlot(svg, costs, { mean, shown, unit, seconds }) {
     kids.push(el('line', { class: 'axis', x1: left, x2: left + plotW, y1: y(v), y2: y(v) }));
     kids.push(el('text', { x: left - 6, y: y(v) + 4, 'text-anchor': 'end' }, String(v)));
   }
-  const pts = Array.from(means, (m, b) => `${(left + ((b + 0.5) / buckets) * plotW).toFixed(1)},${y(m).toFixed(1)}`);
-  kids.push(el('polyline', { class: 'line', points: pts.join(' ') }));
+  const points = (ms) => Array.from(ms, (m, b) => `${(left + ((b + 0.5) / buckets) * plotW).toFixed(1)},${y(m).toFixed(1)}`).join(' ');
+  if (otherMeans) {
+    kids.push(el('polyline', { class: 'line other', points: points(otherMeans) }));
+    kids.push(el('line', { class: 'line other', x1: left, x2: left + 26, y1: 10, y2: 10 }));
+    kids.push(el('text', { x: left + 30, y: 14 }, `${other.label}: ${other.mean.toFixed(2)}`));
+    kids.push(el('line', { class: 'line', x1: left + 190, x2: left + 216, y1: 10, y2: 10 }));
+    kids.push(el('text', { x: left + 220, y: 14 }, `${label}: ${mean.toFixed(2)}`));
+  }
+  kids.push(el('polyline', { class: 'line', points: points(means) }));
   kids.push(el('line', { class: 'mean', x1: left, x2: left + plotW, y1: y(mean), y2: y(mean) }));
   kids.push(el('line', { class: 'mean', x1: left + plotW - 126, x2: left + plotW - 100, y1: 10, y2: 10 }));
   kids.push(el('text', { x: left + plotW, y: 14, 'text-anchor': 'end' }, `mean ${mean.toFixed(2)} bits`));

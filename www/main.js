@@ -372,6 +372,17 @@ async function runBits() {
     $('#bits-scale .ramp').style.background = RAMP_CSS;
     drawBits();
     $('#bits-figure').hidden = false;
+    // A mix's transformer alone, beside it: what the other models add.
+    const alone = codec.startsWith('mix-') ? `lm-${codec.slice(4)}` : null;
+    if (alone && current.params.has(alone)) {
+      bar.value = 0;
+      const other = await pool.run('costs', { codec: alone, max }, file, (f) => { bar.value = f; }, { urgent: true });
+      if (current?.file !== file || current.bitsRun !== run || other.costs.length !== n) return;
+      current.bits.other = { costs: other.costs, label: alone, mean: meanBits(other.costs) };
+      infoLine.textContent += ` ${alone} alone: ${current.bits.other.mean.toFixed(3)}.`;
+      infoLine.dataset.other = current.bits.other.mean;
+      drawBits();
+    }
   } catch (e) {
     if (!(e instanceof CancelledError)) infoLine.textContent = `Could not measure the bytes: ${e.message}`;
   } finally {
@@ -381,7 +392,7 @@ async function runBits() {
 
 /** The plot, and below it the data coloured by cost (the text from `current.bits.from`). */
 function drawBits() {
-  const { costs, mean, from } = current.bits;
+  const { costs, mean, from, codec, other } = current.bits;
   const { info, file } = current;
   const layout = info.layout ?? {};
   const text = info.modality === 'text';
@@ -389,6 +400,8 @@ function drawBits() {
   const to = Math.min(costs.length, from + TEXT_SPAN);
   const plot = drawPlot($('#bits-plot'), costs, {
     mean,
+    label: codec,
+    other,
     shown: text ? [from, to] : null,
     unit,
     seconds: layout.kind === 'audio' ? costs.length / layout.sample_rate : undefined,

@@ -26,7 +26,7 @@ const APM_RATE: u32 = 7;
 const INPUTS: usize = 2 + 3 * COUNT + 2 + 2 + 1;
 /// Contexts of the four selectors: partial byte, match state, the transformer's confidence
 /// by bit position, previous byte.
-const SETS: [usize; 4] = [256, 33, 16 * 8, 256];
+const SETS: [usize; 5] = [256, 33, 16 * 8, 256, 256];
 
 /// The transformer's distribution for the current byte, as cumulative frequencies.
 #[derive(Debug, Clone)]
@@ -242,6 +242,7 @@ impl Predictor {
     fn predict(&mut self) {
         let c0 = self.c0 as usize;
         let c1 = self.c1() as usize;
+        let c2 = self.hist.len().checked_sub(2).map_or(0, |i| self.hist[i]) as usize;
         let j = self.bitpos & 3;
         let nib = ((1u32 << j) | (self.c0 & ((1 << j) - 1))) as usize;
         self.slots[0] = c0;
@@ -287,6 +288,15 @@ impl Predictor {
         m.select(1, self.matcher.context(self.bitpos));
         m.select(2, confidence * 8 + self.bitpos as usize);
         m.select(3, c1);
+        // Images: the pixels left and above, coarsely; otherwise the last two bytes, hashed.
+        let sel = match self.kind {
+            Kind::Image { width } if self.hist.len() >= width => {
+                let up = self.hist[self.hist.len() - width] as usize;
+                (up >> 4) << 4 | c1 >> 4
+            }
+            _ => (contexts::hash(c2 as u32, c1 as u32) >> 24) as usize,
+        };
+        m.select(4, sel);
         let logits = m.mix().to_vec();
         let m2 = &mut self.layer2;
         m2.clear();
@@ -296,7 +306,6 @@ impl Predictor {
         m2.select(0, self.bitpos as usize);
         let p = squash(m2.mix()[0]);
         self.p_mix = p;
-        let c2 = self.hist.len().checked_sub(2).map_or(0, |i| self.hist[i]) as usize;
         let a0 = self.apm0.refine(p, c0);
         let a1 = self.apm1.refine(p, c1 << 8 | c0);
         let a2 = self.apm2.refine(
