@@ -355,6 +355,7 @@ async function runBits() {
   const infoLine = $('#bits-info');
   infoLine.textContent = `Measuring every byte with ${codec}…`;
   delete infoLine.dataset.mean;
+  delete infoLine.dataset.other;
   try {
     const max = limitOf(codec, current.params.get(codec));
     const run = (current.bitsRun = (current.bitsRun ?? 0) + 1);
