@@ -8,7 +8,7 @@
 use super::lm::LmCodec;
 use super::{Codec, CodecError};
 use crate::container::ModelId;
-use crate::engine::IntModel;
+use crate::engine::{IntModel, IntSession};
 use crate::mix::{self, BitDecoder, BitEncoder, Kind, Learned, Predictor, Prime};
 use crate::modality::Layout;
 use std::sync::{LazyLock, RwLock};
@@ -37,6 +37,20 @@ fn regions(len: usize, w: usize, stride: usize) -> impl Iterator<Item = (usize, 
             (o, at, end)
         })
     })
+}
+
+/// A session that has seen `context` (the bytes a window holds before the next byte to code),
+/// and the byte to feed it next: the window is 0 and all but the last byte, fed as one batch.
+fn resume<'m>(m: &'m IntModel, context: &[u8]) -> (IntSession<'m>, u8) {
+    match context.split_last() {
+        None => (m.session(), 0),
+        Some((&last, rest)) => {
+            let mut tokens = Vec::with_capacity(rest.len() + 1);
+            tokens.push(0);
+            tokens.extend_from_slice(rest);
+            (m.prefill(&tokens), last)
+        }
+    }
 }
 
 /// Context mixing, with or without a transformer prior.
@@ -229,20 +243,18 @@ impl MixCodec {
         self.run(&mut p, prompt, &mut BitEncoder::new(), &mut |_| {});
         let mut text = prompt.to_vec();
         let engine = self.engine();
-        let mut session: Option<crate::engine::IntSession<'_>> = None;
+        let mut session: Option<IntSession<'_>> = None;
         for i in 0..n {
             let table = engine.map(|m| {
                 let w = m.config().context;
-                let last = text.last().copied().unwrap_or(0);
                 match session.as_mut().filter(|s| s.len() < w) {
-                    Some(s) => s.step(last),
+                    Some(s) => s.step(text.last().copied().unwrap_or(0)),
                     None => {
-                        // Restart from the recent bytes, as coding's next window would.
-                        let keep = text.len().min(w - w / 8 - 1);
-                        let mut tokens = vec![0];
-                        tokens.extend_from_slice(&text[text.len() - keep..]);
-                        let last = tokens.pop().unwrap_or(0);
-                        session.insert(m.prefill(&tokens)).step(last)
+                        // A full window restarts from the last stride − 1 bytes: a long context
+                        // for the sample, at one batched prefill per w − stride + 1 bytes.
+                        let keep = text.len().min(self.stride() - 1);
+                        let (s, last) = resume(m, &text[text.len() - keep..]);
+                        session.insert(s).step(last)
                     }
                 }
             });
@@ -330,18 +342,14 @@ impl Codec for MixCodec {
         let (w, stride) = engine.map_or((usize::MAX, usize::MAX), |m| {
             (m.config().context, self.stride())
         });
-        let mut tokens = Vec::new();
         for (o, r, end) in regions(len, w, stride) {
-            // The window's context is known: feed it as one batch, then step.
+            // The window's context is known: fed as one batch, then stepped.
+            let mut prev = 0;
             let mut session = engine.map(|m| {
-                tokens.clear();
-                if r > 0 {
-                    tokens.push(0);
-                    tokens.extend_from_slice(&out[o..r - 1]);
-                }
-                m.prefill(&tokens)
+                let (s, next) = resume(m, &out[o..r]);
+                prev = next;
+                s
             });
-            let mut prev = r.checked_sub(1).map_or(0, |i| out[i]);
             while out.len() < end {
                 let table = session.as_mut().map(|s| s.step(prev));
                 p.begin_byte(table.as_ref());
