@@ -10,6 +10,8 @@ pub mod codecs;
 pub mod coder;
 pub mod container;
 pub mod engine;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fuzzing;
 pub mod generate;
 pub mod lmz;
 pub mod mix;
