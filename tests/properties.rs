@@ -43,8 +43,12 @@ fn data() -> impl Strategy<Value = Vec<u8>> {
         proptest::collection::vec(any::<u8>(), 0..2500),
         (prop_oneof![Just(0u8), Just(0xFF), any::<u8>()], len.clone())
             .prop_map(|(b, n)| vec![b; n]),
-        (proptest::collection::vec(any::<u8>(), 1..16), len.clone())
-            .prop_map(|(p, n)| p.iter().cycle().take(n).copied().collect()),
+        (proptest::collection::vec(any::<u8>(), 1..16), len.clone()).prop_map(|(p, n)| p
+            .iter()
+            .cycle()
+            .take(n)
+            .copied()
+            .collect()),
         (0..TEXT.len(), len.clone())
             .prop_map(|(at, n)| TEXT[at..(at + n).min(TEXT.len())].to_vec()),
         // Text with damage: a random byte flipped in every stretch of it.
@@ -61,8 +65,7 @@ fn data() -> impl Strategy<Value = Vec<u8>> {
 fn round_trip(name: &str, data: &[u8]) -> Result<(), TestCaseError> {
     let packed = lmz::compress(data, name)
         .map_err(|e| TestCaseError::fail(format!("{name} compress: {e}")))?;
-    let back =
-        lmz::decompress(&packed).map_err(|e| TestCaseError::fail(format!("{name}: {e}")))?;
+    let back = lmz::decompress(&packed).map_err(|e| TestCaseError::fail(format!("{name}: {e}")))?;
     prop_assert_eq!(back.len(), data.len(), "{}", name);
     prop_assert!(back == data, "{} changed the bytes", name);
     Ok(())

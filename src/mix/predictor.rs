@@ -68,13 +68,26 @@ pub struct Predictor {
 impl Predictor {
     /// Whether `learned` has this predictor's shapes (so [`Predictor::new`] can start from it).
     pub fn fits(learned: &Learned) -> bool {
-        let p = Self::new(Kind::Bytes, 1, None);
-        learned.layer1.len() == p.layer1.weights().len()
-            && learned.layer2.len() == p.layer2.weights().len()
-            && learned.indirect.len() == COUNT * 256
-            && learned.order0.len() == p.order0.raw().len()
-            && learned.matcher.len() == Matcher::new(1).counter_count()
-            && learned.prior_apm.len() == p.prior_apm.knots().len()
+        // The shapes, from one predictor built once (each build allocates its tables).
+        static SHAPE: std::sync::LazyLock<[usize; 6]> = std::sync::LazyLock::new(|| {
+            let p = Predictor::new(Kind::Bytes, 1, None);
+            [
+                p.layer1.weights().len(),
+                p.layer2.weights().len(),
+                COUNT * 256,
+                p.order0.raw().len(),
+                Matcher::new(1).counter_count(),
+                p.prior_apm.knots().len(),
+            ]
+        });
+        [
+            learned.layer1.len(),
+            learned.layer2.len(),
+            learned.indirect.len(),
+            learned.order0.len(),
+            learned.matcher.len(),
+            learned.prior_apm.len(),
+        ] == *SHAPE
     }
 
     /// What this predictor has learned that carries over to new data.
