@@ -113,10 +113,14 @@ pub enum ContainerError {
         found: u8,
     },
     /// The file ends before a field or payload it declares.
-    #[error("the file is truncated: {what} needs {needed} bytes, only {have} remain")]
+    #[error(
+        "the file is truncated: {what} from byte {at} needs {needed} bytes, only {have} remain"
+    )]
     Truncated {
         /// The part that is cut off.
         what: &'static str,
+        /// Where that part starts in the file.
+        at: u64,
         /// Bytes that part needs.
         needed: u64,
         /// Bytes that remain.
@@ -126,8 +130,13 @@ pub enum ContainerError {
     #[error("the header is corrupted (checksum mismatch)")]
     HeaderCorrupt,
     /// The payload's checksum does not match (damaged compressed data).
-    #[error("the compressed data is corrupted (checksum mismatch)")]
-    PayloadCorrupt,
+    #[error("the compressed data (bytes {from} to {to}) is corrupted (checksum mismatch)")]
+    PayloadCorrupt {
+        /// First byte of the payloads in the file.
+        from: u64,
+        /// One past their last byte.
+        to: u64,
+    },
     /// A header field holds an impossible value although its checksum matched.
     #[error("invalid header field {field}: {reason}")]
     Invalid {
@@ -217,6 +226,7 @@ pub fn read(bytes: &[u8]) -> Result<Container<'_>, ContainerError> {
     if bytes.len() < FIXED_PREFIX {
         return Err(ContainerError::Truncated {
             what: "the fixed header",
+            at: 0,
             needed: FIXED_PREFIX as u64,
             have: bytes.len() as u64,
         });
@@ -232,6 +242,7 @@ pub fn read(bytes: &[u8]) -> Result<Container<'_>, ContainerError> {
     if bytes.len() < header_end + 4 {
         return Err(ContainerError::Truncated {
             what: "the header",
+            at: FIXED_PREFIX as u64,
             needed: (body_len + 4) as u64,
             have: (bytes.len() - FIXED_PREFIX) as u64,
         });
@@ -303,7 +314,8 @@ pub fn read(bytes: &[u8]) -> Result<Container<'_>, ContainerError> {
         })?;
     if (payload.len() as u64) < total {
         return Err(ContainerError::Truncated {
-            what: "the compressed chunks",
+            what: "the compressed data",
+            at: (header_end + 4) as u64,
             needed: total,
             have: payload.len() as u64,
         });
@@ -314,7 +326,10 @@ pub fn read(bytes: &[u8]) -> Result<Container<'_>, ContainerError> {
         });
     }
     if crc32fast::hash(payload) != payload_crc {
-        return Err(ContainerError::PayloadCorrupt);
+        return Err(ContainerError::PayloadCorrupt {
+            from: (header_end + 4) as u64,
+            to: bytes.len() as u64,
+        });
     }
     let mut chunks = Vec::with_capacity(chunk_lens.len());
     let mut at = 0usize;
@@ -484,7 +499,10 @@ mod tests {
                 bad[i] ^= 1 << bit;
                 let err = read(&bad).unwrap_err();
                 if i >= good.len() - 12 {
-                    assert_eq!(err, ContainerError::PayloadCorrupt, "byte {i} bit {bit}");
+                    assert!(
+                        matches!(err, ContainerError::PayloadCorrupt { .. }),
+                        "byte {i} bit {bit}"
+                    );
                 } else if i >= 9 {
                     assert_eq!(err, ContainerError::HeaderCorrupt, "byte {i} bit {bit}");
                 }

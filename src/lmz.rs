@@ -65,6 +65,17 @@ pub enum LmzError {
     /// A codec failed.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// A chunk's payload could not be decoded (its checksums matched: a hand-made file, or
+    /// damage the CRC missed).
+    #[error("chunk {index} (its payload at byte {at}) could not be decoded: {source}")]
+    Chunk {
+        /// The chunk.
+        index: usize,
+        /// Where its payload starts in the file.
+        at: u64,
+        /// What its codec said.
+        source: CodecError,
+    },
     /// A chunk decoded to the wrong length.
     #[error("chunk {index} decoded to {got} bytes instead of {expected}")]
     ChunkLength {
@@ -98,6 +109,34 @@ pub enum LmzError {
         "the decoded data does not match the original checksum; refusing to return wrong bytes"
     )]
     ChecksumMismatch,
+}
+
+impl LmzError {
+    /// What a person can do about this error, in a sentence.
+    pub fn advice(&self) -> &'static str {
+        use ContainerError as C;
+        match self {
+            Self::Container(C::Empty | C::Truncated { .. }) => {
+                "the file was cut short (an interrupted download or copy?): get the whole file again"
+            }
+            Self::Container(C::BadMagic) => {
+                "this is not an .lmz file: `lmzip compress` makes one; other formats need their own tool"
+            }
+            Self::Container(C::UnsupportedVersion { .. }) => {
+                "a newer lmzip made this file: decompress it with that version"
+            }
+            Self::WrongModel { .. } => {
+                "decompress it where that exact model is installed (models/<name>/, or LMZIP_MODELS=<dir>)"
+            }
+            Self::UnknownCodec { .. } => {
+                "decompress it with the lmzip build (and its models) that made it"
+            }
+            Self::TooLarge { .. } => {
+                "if you trust this file, raise the limit (lmzip decompress --max-size)"
+            }
+            _ => "the file is damaged and nothing was written: only an intact copy can be decompressed",
+        }
+    }
 }
 
 /// Codec names `compress` accepts: classical ones and the registered integer-engine models
@@ -275,9 +314,21 @@ fn decode_chunk(c: &container::Container<'_>, index: usize) -> Result<Vec<u8>, L
     let piece = if h.codec == STORED {
         payload.to_vec()
     } else {
-        codec_for(&h.codec)?.decompress(payload, expected)?
+        codec_for(&h.codec)?
+            .decompress(payload, expected)
+            .map_err(|e| chunk_error(c, index, e))?
     };
     checked_piece(c, index, piece)
+}
+
+/// A chunk's decode failure, with where its payload lies in the file.
+fn chunk_error(c: &container::Container<'_>, index: usize, source: CodecError) -> LmzError {
+    let before: u64 = c.header.chunk_lens[..index].iter().sum();
+    LmzError::Chunk {
+        index,
+        at: container::header_size(&c.header) as u64 + before,
+        source,
+    }
 }
 
 /// A decoded chunk, if it has its declared length.
@@ -340,7 +391,9 @@ pub fn decompress_limited(bytes: &[u8], max_size: u64) -> Result<Vec<u8>, LmzErr
                     .decompress_many(&work)
                     .into_iter()
                     .zip(ids)
-                    .map(|(piece, i)| checked_piece(&c, i, piece?))
+                    .map(|(piece, i)| {
+                        checked_piece(&c, i, piece.map_err(|e| chunk_error(&c, i, e))?)
+                    })
                     .collect::<Vec<_>>()
             })
             .into_iter()
@@ -459,8 +512,18 @@ mod tests {
         let short = header(300 * size as u64, size as u64, &chunks);
         let bytes = container::write(&short, &chunks);
         match decompress_limited(&bytes, u64::MAX) {
-            Err(LmzError::Codec(CodecError::Decode { reason, .. })) => {
-                assert!(reason.contains("ends after"), "{reason}")
+            Err(
+                e @ LmzError::Chunk {
+                    source: CodecError::Decode { .. },
+                    at,
+                    ..
+                },
+            ) => {
+                // The first failing chunk is named with its payload's place in the file.
+                assert!(e.to_string().contains("ends after"), "{e}");
+                let before = container::header_size(&short) as u64;
+                assert!((before..before + 300).contains(&at), "{at}");
+                assert!(e.advice().contains("damaged"));
             }
             other => panic!("{other:?}"),
         }

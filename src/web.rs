@@ -205,7 +205,7 @@ const PAGE_MAX_SIZE: u64 = crate::modality::MAX_INPUT_BYTES as u64;
 /// Decompresses an `.lmz` back to the original bytes, or throws a readable error.
 #[wasm_bindgen]
 pub fn decompress(bytes: &[u8]) -> Result<Vec<u8>, JsError> {
-    crate::lmz::decompress_limited(bytes, PAGE_MAX_SIZE).map_err(|e| JsError::new(&e.to_string()))
+    crate::lmz::decompress_limited(bytes, PAGE_MAX_SIZE).map_err(lmz_err)
 }
 
 /// The codec `.lmz` files are made with by default.
@@ -216,6 +216,13 @@ pub fn default_codec() -> String {
 
 fn js_err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
+}
+
+/// An `.lmz` error as the page shows it: what is wrong, then what to do.
+fn lmz_err(e: crate::lmz::LmzError) -> JsError {
+    let advice = e.advice();
+    let (first, rest) = advice.split_at(1);
+    JsError::new(&format!("{e}. {}{rest}.", first.to_uppercase()))
 }
 
 fn byte_arrays(list: &js_sys::Array) -> Vec<Vec<u8>> {
@@ -257,19 +264,19 @@ pub fn assemble(bytes: &[u8], codec: &str, chunks: &js_sys::Array) -> Result<Vec
 /// Checks an `.lmz`'s header and model; returns its chunk count.
 #[wasm_bindgen]
 pub fn chunk_count(bytes: &[u8]) -> Result<usize, JsError> {
-    crate::lmz::chunk_count(bytes, PAGE_MAX_SIZE).map_err(js_err)
+    crate::lmz::chunk_count(bytes, PAGE_MAX_SIZE).map_err(lmz_err)
 }
 
 /// Decodes one chunk of an `.lmz` (workers decode chunks in parallel).
 #[wasm_bindgen]
 pub fn decompress_chunk(bytes: &[u8], index: usize) -> Result<Vec<u8>, JsError> {
-    crate::lmz::decompress_chunk(bytes, index, PAGE_MAX_SIZE).map_err(js_err)
+    crate::lmz::decompress_chunk(bytes, index, PAGE_MAX_SIZE).map_err(lmz_err)
 }
 
 /// Joins decoded chunks (an array of Uint8Array) and checks the original's checksum.
 #[wasm_bindgen]
 pub fn join_chunks(bytes: &[u8], pieces: &js_sys::Array) -> Result<Vec<u8>, JsError> {
-    crate::lmz::join(bytes, byte_arrays(pieces)).map_err(js_err)
+    crate::lmz::join(bytes, byte_arrays(pieces)).map_err(lmz_err)
 }
 
 /// Codecs that can make `.lmz` files here (classical ones and integer-engine models).

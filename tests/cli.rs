@@ -113,19 +113,25 @@ fn bad_lmz_files_get_clear_errors() {
     let mut flipped = packed.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 0x10;
-    let cases: [(&[u8], &str); 5] = [
-        (&[], "empty"),
-        (b"hello, not lmz", "not an .lmz"),
-        (&packed[..packed.len() / 2], "truncated"),
-        (&flipped, "corrupted"),
-        (&original, "not an .lmz"),
+    // What went wrong, then what to do about it.
+    let cases: [(&[u8], &str, &str); 5] = [
+        (&[], "empty", "get the whole file again"),
+        (b"hello, not lmz", "not an .lmz", "lmzip compress"),
+        (
+            &packed[..packed.len() / 2],
+            "truncated",
+            "get the whole file again",
+        ),
+        (&flipped, "corrupted", "intact copy"),
+        (&original, "not an .lmz", "lmzip compress"),
     ];
-    for (input, expect) in cases {
+    for (input, expect, advice) in cases {
         let out = run(&["decompress", "-"], input);
         assert!(!out.status.success());
         assert!(out.stdout.is_empty(), "no bytes on failure");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expect), "expected {expect:?} in {err:?}");
+        assert!(err.contains(advice), "expected {advice:?} in {err:?}");
         assert!(!err.contains("panicked"), "{err}");
     }
 }

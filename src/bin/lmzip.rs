@@ -509,16 +509,8 @@ fn run(cli: Cli) -> Res<()> {
             max_size,
         } => {
             let packed = read_input(&input)?;
-            let data = match lmz::decompress_limited(&packed, max_size) {
-                Err(e @ lmz::LmzError::TooLarge { .. }) => {
-                    return Err(format!(
-                        "{}: {e} (raise --max-size if you trust this file)",
-                        input.display()
-                    )
-                    .into())
-                }
-                other => other.map_err(|e| format!("{}: {e}", input.display()))?,
-            };
+            let data = lmz::decompress_limited(&packed, max_size)
+                .map_err(|e| format!("{}: {e}\n  {}", input.display(), e.advice()))?;
             let out = match output {
                 Some(o) => o,
                 None if is_dash(&input) => PathBuf::from("-"),
