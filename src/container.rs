@@ -72,6 +72,13 @@ impl Header {
         chunk_count(self.original_len, self.chunk_size)
     }
 
+    /// Coded bytes of all chunks (the header's reader checked that the sum fits).
+    pub fn payload_len(&self) -> u64 {
+        self.chunk_lens
+            .iter()
+            .fold(0u64, |a, &l| a.saturating_add(l))
+    }
+
     /// Original length of chunk `i`.
     pub fn chunk_original_len(&self, i: usize) -> usize {
         let start = i as u64 * self.chunk_size;
@@ -181,7 +188,9 @@ pub fn header_size(header: &Header) -> usize {
     header_bytes(header, 0).len()
 }
 
-fn header_bytes(header: &Header, payload_crc: u32) -> Vec<u8> {
+/// Everything before the payloads, given their checksum: what a writer that streams the
+/// payloads (and learns their lengths as it goes) writes once they are done.
+pub fn header_bytes(header: &Header, payload_crc: u32) -> Vec<u8> {
     let mut body = Vec::new();
     put_name(&mut body, &header.codec);
     match &header.model {
@@ -216,34 +225,16 @@ pub fn looks_like_lmz(bytes: &[u8]) -> bool {
 }
 
 /// Parses and validates a container.
-pub fn read(bytes: &[u8]) -> Result<Container<'_>, ContainerError> {
-    if bytes.is_empty() {
-        return Err(ContainerError::Empty);
-    }
-    if !bytes.starts_with(&MAGIC[..bytes.len().min(4)]) {
-        return Err(ContainerError::BadMagic);
-    }
-    if bytes.len() < FIXED_PREFIX {
-        return Err(ContainerError::Truncated {
-            what: "the fixed header",
-            at: 0,
-            needed: FIXED_PREFIX as u64,
-            have: bytes.len() as u64,
-        });
-    }
-    if bytes[4] != VERSION {
-        return Err(ContainerError::UnsupportedVersion { found: bytes[4] });
-    }
-    let body_len = u32::from_le_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]) as usize;
-    if body_len > MAX_HEADER {
-        return Err(ContainerError::HeaderCorrupt);
-    }
-    let header_end = FIXED_PREFIX + body_len;
-    if bytes.len() < header_end + 4 {
+/// Parses and checks the header at the start of `bytes` (the payloads may follow, or not yet
+/// be read): the header, the payloads' checksum, and where the payloads start.
+pub fn read_header(bytes: &[u8]) -> Result<(Header, u32, usize), ContainerError> {
+    let end = header_len(bytes)?;
+    let header_end = end - 4;
+    if bytes.len() < end {
         return Err(ContainerError::Truncated {
             what: "the header",
             at: FIXED_PREFIX as u64,
-            needed: (body_len + 4) as u64,
+            needed: (end - FIXED_PREFIX) as u64,
             have: (bytes.len() - FIXED_PREFIX) as u64,
         });
     }
@@ -303,19 +294,74 @@ pub fn read(bytes: &[u8]) -> Result<Container<'_>, ContainerError> {
             reason: "bytes left over after the last field",
         });
     }
-
-    let payload = &bytes[header_end + 4..];
-    let total: u64 = chunk_lens
+    if chunk_lens
         .iter()
         .try_fold(0u64, |a, &l| a.checked_add(l))
-        .ok_or(ContainerError::Invalid {
+        .is_none()
+    {
+        return Err(ContainerError::Invalid {
             field: "chunk index",
             reason: "lengths overflow",
-        })?;
+        });
+    }
+
+    Ok((
+        Header {
+            codec,
+            model,
+            original_len,
+            chunk_size,
+            chunk_lens,
+            original_crc,
+        },
+        payload_crc,
+        header_end + 4,
+    ))
+}
+
+/// How many bytes a header that starts with `prefix` (at least [`FIXED_PREFIX_LEN`] bytes)
+/// takes in all, checksum included; the magic, version and size are checked.
+pub fn header_len(prefix: &[u8]) -> Result<usize, ContainerError> {
+    check_prefix(prefix)?;
+    let body_len = u32::from_le_bytes([prefix[5], prefix[6], prefix[7], prefix[8]]) as usize;
+    if body_len > MAX_HEADER {
+        return Err(ContainerError::HeaderCorrupt);
+    }
+    Ok(FIXED_PREFIX + body_len + 4)
+}
+
+/// Bytes a reader needs before [`header_len`] can tell the header's length.
+pub const FIXED_PREFIX_LEN: usize = FIXED_PREFIX;
+
+fn check_prefix(bytes: &[u8]) -> Result<(), ContainerError> {
+    if bytes.is_empty() {
+        return Err(ContainerError::Empty);
+    }
+    if !bytes.starts_with(&MAGIC[..bytes.len().min(4)]) {
+        return Err(ContainerError::BadMagic);
+    }
+    if bytes.len() < FIXED_PREFIX {
+        return Err(ContainerError::Truncated {
+            what: "the fixed header",
+            at: 0,
+            needed: FIXED_PREFIX as u64,
+            have: bytes.len() as u64,
+        });
+    }
+    if bytes[4] != VERSION {
+        return Err(ContainerError::UnsupportedVersion { found: bytes[4] });
+    }
+    Ok(())
+}
+
+pub fn read(bytes: &[u8]) -> Result<Container<'_>, ContainerError> {
+    let (header, payload_crc, start) = read_header(bytes)?;
+    let payload = &bytes[start..];
+    let total = header.payload_len();
     if (payload.len() as u64) < total {
         return Err(ContainerError::Truncated {
             what: "the compressed data",
-            at: (header_end + 4) as u64,
+            at: start as u64,
             needed: total,
             have: payload.len() as u64,
         });
@@ -327,27 +373,17 @@ pub fn read(bytes: &[u8]) -> Result<Container<'_>, ContainerError> {
     }
     if crc32fast::hash(payload) != payload_crc {
         return Err(ContainerError::PayloadCorrupt {
-            from: (header_end + 4) as u64,
+            from: start as u64,
             to: bytes.len() as u64,
         });
     }
-    let mut chunks = Vec::with_capacity(chunk_lens.len());
+    let mut chunks = Vec::with_capacity(header.chunk_lens.len());
     let mut at = 0usize;
-    for &l in &chunk_lens {
+    for &l in &header.chunk_lens {
         chunks.push(&payload[at..at + l as usize]);
         at += l as usize;
     }
-    Ok(Container {
-        header: Header {
-            codec,
-            model,
-            original_len,
-            chunk_size,
-            chunk_lens,
-            original_crc,
-        },
-        chunks,
-    })
+    Ok(Container { header, chunks })
 }
 
 fn put_name(out: &mut Vec<u8>, name: &str) {

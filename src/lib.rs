@@ -19,6 +19,8 @@ pub mod modality;
 pub mod model;
 pub mod paper;
 pub mod par;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod stream;
 pub mod table1;
 #[cfg(feature = "train")]
 pub mod train;

@@ -65,6 +65,9 @@ pub enum LmzError {
     /// A codec failed.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// Reading the input or writing the output failed.
+    #[error("{0}")]
+    Io(String),
     /// A chunk's payload could not be decoded (its checksums matched: a hand-made file, or
     /// damage the CRC missed).
     #[error("chunk {index} (its payload at byte {at}) could not be decoded: {source}")]
@@ -131,6 +134,7 @@ impl LmzError {
             Self::UnknownCodec { .. } => {
                 "decompress it with the lmzip build (and its models) that made it"
             }
+            Self::Io(_) => "check the disk's free space and the files' permissions",
             Self::TooLarge { .. } => {
                 "if you trust this file, raise the limit (lmzip decompress --max-size)"
             }
@@ -159,10 +163,10 @@ const WINDOWS_PER_CHUNK: usize = 32;
 
 /// Bytes per chunk of a mixing codec: its models learn the file as it goes, so chunks are
 /// long (each starts cold), but a large file still codes on every core.
-const MIX_CHUNK: usize = 16 << 20;
+pub(crate) const MIX_CHUNK: usize = 16 << 20;
 
 /// Most model chunks one thread decodes in lockstep (enough rows to share each weight row).
-const LOCKSTEP: usize = 8;
+pub(crate) const LOCKSTEP: usize = 8;
 
 fn unknown(name: &str) -> LmzError {
     LmzError::UnknownCodec {
@@ -171,7 +175,7 @@ fn unknown(name: &str) -> LmzError {
     }
 }
 
-fn codec_for(name: &str) -> Result<&'static dyn codecs::Codec, LmzError> {
+pub(crate) fn codec_for(name: &str) -> Result<&'static dyn codecs::Codec, LmzError> {
     if !codec_names().contains(&name) || name == STORED {
         return Err(unknown(name));
     }
@@ -258,7 +262,12 @@ pub fn compress(data: &[u8], codec: &str) -> Result<Vec<u8>, LmzError> {
 /// cut as its codec cuts them. Together these bound a decoder's memory and work by the file.
 fn open(bytes: &[u8], max_size: u64) -> Result<container::Container<'_>, LmzError> {
     let c = container::read(bytes)?;
-    let h = &c.header;
+    check_header(&c.header, max_size)?;
+    Ok(c)
+}
+
+/// [`open`]'s checks of a parsed header (for readers that stream the payloads).
+pub(crate) fn check_header(h: &Header, max_size: u64) -> Result<(), LmzError> {
     if let Some(m) = &h.model {
         // The exact weights are needed: another model (or another version of it) would decode
         // different bytes, which the final checksum would catch, but say which model is needed.
@@ -289,7 +298,7 @@ fn open(bytes: &[u8], max_size: u64) -> Result<container::Container<'_>, LmzErro
             expected,
         });
     }
-    Ok(c)
+    Ok(())
 }
 
 /// Reads an `.lmz`'s header, checks it as [`decompress`] does (at most `max_size` bytes of
@@ -323,10 +332,15 @@ fn decode_chunk(c: &container::Container<'_>, index: usize) -> Result<Vec<u8>, L
 
 /// A chunk's decode failure, with where its payload lies in the file.
 fn chunk_error(c: &container::Container<'_>, index: usize, source: CodecError) -> LmzError {
-    let before: u64 = c.header.chunk_lens[..index].iter().sum();
+    chunk_error_in(&c.header, index, source)
+}
+
+/// A chunk's decode failure, located by the header alone.
+pub(crate) fn chunk_error_in(h: &Header, index: usize, source: CodecError) -> LmzError {
+    let before: u64 = h.chunk_lens[..index].iter().sum();
     LmzError::Chunk {
         index,
-        at: container::header_size(&c.header) as u64 + before,
+        at: container::header_size(h) as u64 + before,
         source,
     }
 }

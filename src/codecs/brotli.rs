@@ -1,6 +1,6 @@
 //! brotli at quality 11 with a 16 MiB window (`brotli -q 11`), by the pure-Rust `brotli` crate.
 
-use super::{encode_err, read_bounded, Codec, CodecError};
+use super::{copy_bounded, copy_in, encode_err, read_bounded, Codec, CodecError};
 use crate::modality::Layout;
 use std::io::Write;
 
@@ -27,6 +27,30 @@ impl Codec for Brotli {
     }
     fn decompress(&self, data: &[u8], max_len: usize) -> Result<Vec<u8>, CodecError> {
         read_bounded("brotli", brotli::Decompressor::new(data, 1 << 16), max_len)
+    }
+    fn compress_stream(
+        &self,
+        input: &mut dyn std::io::Read,
+        output: &mut dyn std::io::Write,
+    ) -> Result<u64, CodecError> {
+        let mut w = brotli::CompressorWriter::new(output, 1 << 16, QUALITY, LGWIN);
+        let n = copy_in("brotli", input, &mut w)?;
+        // As in compress: into_inner finishes the stream (the caller's writer sees any error).
+        w.into_inner();
+        Ok(n)
+    }
+    fn decompress_stream(
+        &self,
+        input: &mut dyn std::io::Read,
+        output: &mut dyn std::io::Write,
+        max_len: u64,
+    ) -> Result<u64, CodecError> {
+        copy_bounded(
+            "brotli",
+            brotli::Decompressor::new(input, 1 << 16),
+            output,
+            max_len,
+        )
     }
 }
 

@@ -1,6 +1,6 @@
 //! bzip2 at -9 (900 k blocks), by the `bzip2` crate on the pure-Rust `libbz2-rs-sys` backend.
 
-use super::{encode_err, read_bounded, Codec, CodecError};
+use super::{copy_bounded, copy_in, encode_err, read_bounded, Codec, CodecError};
 use crate::modality::Layout;
 use std::io::Write;
 
@@ -21,6 +21,24 @@ impl Codec for Bzip2 {
     }
     fn decompress(&self, data: &[u8], max_len: usize) -> Result<Vec<u8>, CodecError> {
         read_bounded("bzip2", bzip2::read::BzDecoder::new(data), max_len)
+    }
+    fn compress_stream(
+        &self,
+        input: &mut dyn std::io::Read,
+        output: &mut dyn std::io::Write,
+    ) -> Result<u64, CodecError> {
+        let mut enc = bzip2::write::BzEncoder::new(output, bzip2::Compression::best());
+        let n = copy_in("bzip2", input, &mut enc)?;
+        enc.finish().map_err(encode_err("bzip2"))?;
+        Ok(n)
+    }
+    fn decompress_stream(
+        &self,
+        input: &mut dyn std::io::Read,
+        output: &mut dyn std::io::Write,
+        max_len: u64,
+    ) -> Result<u64, CodecError> {
+        copy_bounded("bzip2", bzip2::read::BzDecoder::new(input), output, max_len)
     }
 }
 

@@ -1,6 +1,6 @@
 //! gzip (RFC 1952) at level 9, by `flate2` on the pure-Rust `miniz_oxide` backend.
 
-use super::{encode_err, read_bounded, Codec, CodecError};
+use super::{copy_bounded, copy_in, encode_err, read_bounded, Codec, CodecError};
 use crate::modality::Layout;
 use std::io::Write;
 
@@ -22,6 +22,24 @@ impl Codec for Gzip {
     }
     fn decompress(&self, data: &[u8], max_len: usize) -> Result<Vec<u8>, CodecError> {
         read_bounded("gzip", flate2::read::GzDecoder::new(data), max_len)
+    }
+    fn compress_stream(
+        &self,
+        input: &mut dyn std::io::Read,
+        output: &mut dyn std::io::Write,
+    ) -> Result<u64, CodecError> {
+        let mut enc = flate2::GzBuilder::new().write(output, flate2::Compression::new(9));
+        let n = copy_in("gzip", input, &mut enc)?;
+        enc.finish().map_err(encode_err("gzip"))?;
+        Ok(n)
+    }
+    fn decompress_stream(
+        &self,
+        input: &mut dyn std::io::Read,
+        output: &mut dyn std::io::Write,
+        max_len: u64,
+    ) -> Result<u64, CodecError> {
+        copy_bounded("gzip", flate2::read::GzDecoder::new(input), output, max_len)
     }
 }
 

@@ -41,6 +41,14 @@ pub enum CodecError {
         /// The library's message.
         reason: String,
     },
+    /// Writing the decoded bytes failed (a full disk, a closed pipe).
+    #[error("{codec} could not write its output: {reason}")]
+    Output {
+        /// The codec.
+        codec: &'static str,
+        /// The system's message.
+        reason: String,
+    },
     /// Decoding produced more bytes than the container says there are.
     #[error("{codec} produced more than the expected {limit} bytes")]
     TooLong {
@@ -79,6 +87,44 @@ pub trait Codec: Sync {
     }
     /// Decompresses, refusing to produce more than `max_len` bytes.
     fn decompress(&self, data: &[u8], max_len: usize) -> Result<Vec<u8>, CodecError>;
+    /// Compresses all of `input` into `output` as one stream, the same format as
+    /// [`Codec::compress`] on bytes; returns the bytes read. Codecs whose library streams
+    /// override this; the default reads the whole input first.
+    fn compress_stream(
+        &self,
+        input: &mut dyn std::io::Read,
+        output: &mut dyn std::io::Write,
+    ) -> Result<u64, CodecError> {
+        let mut data = Vec::new();
+        input
+            .read_to_end(&mut data)
+            .map_err(encode_err(self.name()))?;
+        let packed = self.compress(&data, &Layout::Bytes)?;
+        output.write_all(&packed).map_err(encode_err(self.name()))?;
+        Ok(data.len() as u64)
+    }
+    /// Decompresses one stream from `input` into `output`, refusing more than `max_len` bytes;
+    /// returns the bytes written. The default reads the whole input first.
+    fn decompress_stream(
+        &self,
+        input: &mut dyn std::io::Read,
+        output: &mut dyn std::io::Write,
+        max_len: u64,
+    ) -> Result<u64, CodecError> {
+        let mut data = Vec::new();
+        input
+            .read_to_end(&mut data)
+            .map_err(|e| CodecError::Decode {
+                codec: self.name(),
+                reason: e.to_string(),
+            })?;
+        let out = self.decompress(&data, usize::try_from(max_len).unwrap_or(usize::MAX))?;
+        output.write_all(&out).map_err(|e| CodecError::Output {
+            codec: self.name(),
+            reason: e.to_string(),
+        })?;
+        Ok(out.len() as u64)
+    }
 }
 
 /// Every classical codec, in the order tables show them.
@@ -155,7 +201,53 @@ pub(crate) fn read_bounded(
     Ok(out)
 }
 
-/// Maps any displayable encoder error into [`CodecError::Encode`].
+/// Copies a decoder's output into `output`, failing once it passes `max_len` bytes; returns
+/// the bytes copied.
+pub(crate) fn copy_bounded(
+    codec: &'static str,
+    mut reader: impl std::io::Read,
+    output: &mut dyn std::io::Write,
+    max_len: u64,
+) -> Result<u64, CodecError> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(CodecError::Decode {
+                    codec,
+                    reason: e.to_string(),
+                })
+            }
+        };
+        total += n as u64;
+        if total > max_len {
+            return Err(CodecError::TooLong {
+                codec,
+                limit: usize::try_from(max_len).unwrap_or(usize::MAX),
+            });
+        }
+        output
+            .write_all(&buf[..n])
+            .map_err(|e| CodecError::Output {
+                codec,
+                reason: e.to_string(),
+            })?;
+    }
+}
+
+/// Copies all of `input` into an encoder writing to `output`; returns the bytes read.
+pub(crate) fn copy_in(
+    codec: &'static str,
+    input: &mut dyn std::io::Read,
+    encoder: &mut impl std::io::Write,
+) -> Result<u64, CodecError> {
+    std::io::copy(input, encoder).map_err(encode_err(codec))
+}
+
 /// Each byte's cost in bits as `run` hands them over, for `len` bytes; `progress` gets the
 /// fraction done every 1,024 bytes and at the end (where the bits go, for model codecs).
 pub(crate) fn collect_costs(
@@ -175,6 +267,7 @@ pub(crate) fn collect_costs(
     out
 }
 
+/// Maps an I/O error while encoding into [`CodecError::Encode`].
 pub(crate) fn encode_err(codec: &'static str) -> impl Fn(std::io::Error) -> CodecError {
     move |e| CodecError::Encode {
         codec,

@@ -1,10 +1,10 @@
 //! zstd at level 19 (`zstd -19`, the highest non-`--ultra` level), by the pure-Rust
 //! `structured-zstd`. (`ruzstd` only implements its fastest level, ≈ zstd -1.)
 
-use super::{read_bounded, Codec, CodecError};
+use super::{copy_bounded, copy_in, encode_err, read_bounded, Codec, CodecError};
 use crate::modality::Layout;
 use structured_zstd::decoding::StreamingDecoder;
-use structured_zstd::encoding::{compress_to_vec, CompressionLevel};
+use structured_zstd::encoding::{compress_to_vec, CompressionLevel, StreamingEncoder};
 
 /// zstd -19.
 pub struct Zstd;
@@ -25,6 +25,24 @@ impl Codec for Zstd {
     }
     fn decompress(&self, data: &[u8], max_len: usize) -> Result<Vec<u8>, CodecError> {
         read_bounded("zstd", StreamingDecoder::new(data), max_len)
+    }
+    fn compress_stream(
+        &self,
+        input: &mut dyn std::io::Read,
+        output: &mut dyn std::io::Write,
+    ) -> Result<u64, CodecError> {
+        let mut w = StreamingEncoder::new(output, CompressionLevel::from_level(LEVEL));
+        let n = copy_in("zstd", input, &mut w)?;
+        w.finish().map_err(encode_err("zstd"))?;
+        Ok(n)
+    }
+    fn decompress_stream(
+        &self,
+        input: &mut dyn std::io::Read,
+        output: &mut dyn std::io::Write,
+        max_len: u64,
+    ) -> Result<u64, CodecError> {
+        copy_bounded("zstd", StreamingDecoder::new(input), output, max_len)
     }
 }
 
