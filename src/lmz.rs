@@ -13,7 +13,7 @@ pub const DEFAULT_CODEC: &str = "cm";
 pub const FAST_CODECS: [&str; 6] = ["cm", "brotli", "xz", "zstd", "bzip2", "gzip"];
 
 /// Bytes from the start of a file that [`choose_codec`] tries the codecs on.
-const TRIAL: usize = 256 << 10;
+pub const TRIAL: usize = 256 << 10;
 
 /// The codec [`compress`] uses when none is named: the one of [`FAST_CODECS`] whose `.lmz` of
 /// the file's first 256 KiB is smallest. Returns its name and, when that trial was the whole

@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use lmzip::bench::{self, BenchResult, Mode};
 use lmzip::{codecs, container, lmz, modality};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -391,6 +391,7 @@ fn load_models() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    on_interrupt();
     load_models();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -434,26 +435,163 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
-fn write_output(p: &Path, bytes: &[u8], force: bool) -> Res<()> {
+/// The input as a stream: a file, or stdin for `-`.
+fn open_input(p: &Path) -> Res<Box<dyn Read>> {
     if is_dash(p) {
-        let mut out = std::io::stdout().lock();
-        out.write_all(bytes)?;
-        out.flush()?;
-        return Ok(());
+        Ok(Box::new(std::io::stdin().lock()))
+    } else {
+        let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))
     }
-    if p.exists() && !force {
-        return Err(format!("{} already exists (use --force to overwrite)", p.display()).into());
+}
+
+/// A progress bar on a terminal (nothing otherwise), of `len` bytes when known.
+fn bytes_bar(len: Option<u64>, what: &str) -> ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
     }
-    // Write beside the target and rename, so a failure never leaves half a file.
-    let mut name = p.file_name().unwrap_or_default().to_os_string();
-    name.push(".lmzip-tmp");
-    let tmp = p.with_file_name(name);
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, p));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(format!("{}: {e}", p.display()).into());
+    let bar = match len {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template(&format!(
+                "{{bar:40}} {{bytes}}/{{total_bytes}} {what}, {{bytes_per_sec}}, {{eta}} left"
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template(&format!(
+                "{{spinner}} {{bytes}} {what}, {{bytes_per_sec}}"
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// Temporary files that Ctrl-C must not leave behind.
+static TEMPS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// A temporary file beside an output, removed when dropped (or on Ctrl-C) unless kept.
+struct Temp {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl Temp {
+    fn beside(target: &Path, suffix: &str) -> Res<Self> {
+        let dir = match target.parent() {
+            Some(d) if !is_dash(target) && !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ if is_dash(target) => std::env::temp_dir(),
+            _ => PathBuf::from("."),
+        };
+        let stem = target.file_name().unwrap_or_default().to_string_lossy();
+        let path = dir.join(format!(".{stem}.{}{suffix}", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        TEMPS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(path.clone());
+        Ok(Self { path, file })
     }
-    Ok(())
+
+    /// Where the payloads wait for the header (its name gone at once where the system allows).
+    fn spool(target: &Path) -> Res<Self> {
+        let t = Self::beside(target, ".lmzip-spool")?;
+        #[cfg(unix)]
+        let _ = std::fs::remove_file(&t.path);
+        Ok(t)
+    }
+
+    fn file(&mut self) -> &mut std::fs::File {
+        &mut self.file
+    }
+
+    /// Renames the file to `to`: it is done.
+    fn keep(self, to: &Path) -> std::io::Result<()> {
+        self.file.sync_all()?;
+        std::fs::rename(&self.path, to)
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let mut temps = TEMPS.lock().unwrap_or_else(|e| e.into_inner());
+        temps.retain(|p| p != &self.path);
+    }
+}
+
+/// Removes every temporary file and exits, on Ctrl-C: no half-written output stays.
+fn on_interrupt() {
+    let _ = ctrlc::set_handler(|| {
+        for p in TEMPS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = std::fs::remove_file(p);
+        }
+        eprintln!("lmzip: interrupted; no output written");
+        std::process::exit(130);
+    });
+}
+
+fn write_output(p: &Path, bytes: &[u8], force: bool) -> Res<()> {
+    Target::new(p, force)?.write(|w| Ok(w.write_all(bytes)?))
+}
+
+/// Where a command's output goes: a file written beside its name and renamed into place only
+/// when complete and checked, or stdout, which gets the bytes only then too (they wait in a
+/// temporary file: a pipe cannot take back what turned out wrong).
+enum Target {
+    Stdout(Temp),
+    File(PathBuf, Temp),
+}
+
+impl Target {
+    fn new(p: &Path, force: bool) -> Res<Self> {
+        if is_dash(p) {
+            return Ok(Self::Stdout(Temp::spool(p)?));
+        }
+        if p.exists() && !force {
+            return Err(
+                format!("{} already exists (use --force to overwrite)", p.display()).into(),
+            );
+        }
+        Ok(Self::File(p.to_path_buf(), Temp::beside(p, ".lmzip-tmp")?))
+    }
+
+    /// Runs `f` on the output; a file is kept only if `f` succeeds.
+    fn write<T>(self, f: impl FnOnce(&mut dyn Write) -> Res<T>) -> Res<T> {
+        match self {
+            Self::Stdout(mut temp) => {
+                let v = {
+                    let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.file());
+                    let v = f(&mut out)?;
+                    out.flush()?;
+                    v
+                };
+                let file = temp.file();
+                file.seek(std::io::SeekFrom::Start(0))?;
+                let mut stdout = std::io::stdout().lock();
+                std::io::copy(file, &mut stdout)?;
+                stdout.flush()?;
+                Ok(v)
+            }
+            Self::File(p, mut temp) => {
+                let v = {
+                    let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.file());
+                    let v = f(&mut out)?;
+                    out.flush().map_err(|e| format!("{}: {e}", p.display()))?;
+                    v
+                };
+                temp.keep(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                Ok(v)
+            }
+        }
+    }
 }
 
 fn run(cli: Cli) -> Res<()> {
@@ -464,23 +602,6 @@ fn run(cli: Cli) -> Res<()> {
             codec,
             force,
         } => {
-            let data = read_input(&input)?;
-            let packed =
-                match codec {
-                    Some(codec) => lmz::compress(&data, &codec)?,
-                    None => {
-                        let (codec, done) = lmz::choose_codec(&data)?;
-                        eprintln!(
-                        "codec: {codec} (the smallest on {} of the fast codecs: {}; -c to choose)",
-                        if done.is_some() { "this file" } else { "the first 256 KiB" },
-                        lmz::FAST_CODECS.join(", ")
-                    );
-                        match done {
-                            Some(packed) => packed,
-                            None => lmz::compress(&data, codec)?,
-                        }
-                    }
-                };
             let out = output.unwrap_or_else(|| {
                 if is_dash(&input) {
                     PathBuf::from("-")
@@ -490,15 +611,67 @@ fn run(cli: Cli) -> Res<()> {
                     s.into()
                 }
             });
-            write_output(&out, &packed, force)?;
+            let mut source = open_input(&input)?;
+            let codec =
+                match codec {
+                    Some(codec) => {
+                        lmz::plan(0, &codec)?;
+                        codec
+                    }
+                    None => {
+                        // The first 256 KiB decide (and one byte more says whether that is all).
+                        let mut head = Vec::new();
+                        (&mut source)
+                            .take(lmz::TRIAL as u64 + 1)
+                            .read_to_end(&mut head)
+                            .map_err(|e| format!("{}: {e}", input.display()))?;
+                        let whole = head.len() <= lmz::TRIAL;
+                        let (codec, _) = lmz::choose_codec(&head[..head.len().min(lmz::TRIAL)])?;
+                        eprintln!(
+                        "codec: {codec} (the smallest on {} of the fast codecs: {}; -c to choose)",
+                        if whole { "this file" } else { "the first 256 KiB" },
+                        lmz::FAST_CODECS.join(", ")
+                    );
+                        source = Box::new(std::io::Cursor::new(head).chain(source));
+                        codec.to_string()
+                    }
+                };
+            let target = Target::new(&out, force)?;
+            let mut spool = Temp::spool(&out)?;
+            let size = (!is_dash(&input))
+                .then(|| std::fs::metadata(&input).ok().map(|m| m.len()))
+                .flatten();
+            let bar = bytes_bar(size, "coding");
+            let path = input.clone();
+            let mut reopen = move || -> std::io::Result<Box<dyn Read>> {
+                Ok(Box::new(std::fs::File::open(&path)?))
+            };
+            let reread: Option<&mut dyn FnMut() -> std::io::Result<Box<dyn Read>>> =
+                if is_dash(&input) {
+                    None
+                } else {
+                    Some(&mut reopen)
+                };
+            let made = target.write(|w| {
+                lmzip::stream::compress(&mut source, &codec, spool.file(), w, reread, &mut |n| {
+                    bar.set_position(n)
+                })
+                .map_err(|e| format!("{}: {e}\n  {}", input.display(), e.advice()).into())
+            })?;
+            bar.finish_and_clear();
             if !is_dash(&out) {
                 eprintln!(
-                    "{} → {}: {} → {} bytes ({:.2}%)",
+                    "{} → {}: {} → {} bytes ({:.2}%){}",
                     input.display(),
                     out.display(),
-                    data.len(),
-                    packed.len(),
-                    100.0 * packed.len() as f64 / data.len().max(1) as f64
+                    made.original_len,
+                    made.packed_len,
+                    100.0 * made.packed_len as f64 / made.original_len.max(1) as f64,
+                    if made.codec != codec {
+                        format!(", stored: {codec} did not make it smaller")
+                    } else {
+                        String::new()
+                    }
                 );
             }
         }
@@ -508,9 +681,6 @@ fn run(cli: Cli) -> Res<()> {
             force,
             max_size,
         } => {
-            let packed = read_input(&input)?;
-            let data = lmz::decompress_limited(&packed, max_size)
-                .map_err(|e| format!("{}: {e}\n  {}", input.display(), e.advice()))?;
             let out = match output {
                 Some(o) => o,
                 None if is_dash(&input) => PathBuf::from("-"),
@@ -519,7 +689,15 @@ fn run(cli: Cli) -> Res<()> {
                     None => input.with_extension("out"),
                 },
             };
-            write_output(&out, &data, force)?;
+            let mut source = open_input(&input)?;
+            let target = Target::new(&out, force)?;
+            let bar = bytes_bar(None, "decoded");
+            target.write(|w| {
+                lmzip::stream::decompress(&mut source, w, max_size, &mut |n| bar.set_position(n))
+                    .map(|_| ())
+                    .map_err(|e| format!("{}: {e}\n  {}", input.display(), e.advice()).into())
+            })?;
+            bar.finish_and_clear();
         }
         Command::Info { input } => {
             let bytes = read_input(&input)?;
