@@ -7,7 +7,7 @@
 use super::file::IntWeights;
 use super::fixed::{
     self, div_round, dot, isqrt, normalize_into, normalize_wide, pow2_neg, rshift, shift, ACT_BITS,
-    EXP2_STEPS, GELU_ENTRIES, Q, QK_BITS, ROPE_BITS,
+    EXP2_STEPS, EXP_BITS, GELU_ENTRIES, Q, QK_BITS, ROPE_BITS,
 };
 use super::kernels;
 use crate::coder::{FreqTable, TOTAL};
@@ -52,7 +52,7 @@ impl Linear {
             n_in,
             w: weights.iter().map(|&v| v as i16).collect(),
             mul: wide(w.get(&format!("{name}.mul"), &[n_out])?),
-            e: w.scalar(&format!("{name}.e"))?,
+            e: exponent(w.scalar(&format!("{name}.e"))?, name)?,
             bias,
         })
     }
@@ -191,8 +191,22 @@ fn wide(v: &[i32]) -> Vec<i64> {
 fn vector(w: &IntWeights, name: &str, n: usize) -> Result<(Vec<i64>, i32), WeightsError> {
     Ok((
         wide(w.get(&format!("{name}.m"), &[n])?),
-        w.scalar(&format!("{name}.e"))?,
+        exponent(w.scalar(&format!("{name}.e"))?, name)?,
     ))
+}
+
+/// Largest exponent magnitude a model file may hold: far beyond any real tensor's, small enough
+/// that no sum of exponents in the forward pass can overflow.
+const MAX_EXPONENT: i32 = 1 << 12;
+
+/// An exponent read from a model file, if it is in range.
+fn exponent(e: i32, name: &str) -> Result<i32, WeightsError> {
+    if e.unsigned_abs() > MAX_EXPONENT as u32 {
+        return Err(WeightsError::Invalid(format!(
+            "{name}: exponent {e} out of range"
+        )));
+    }
+    Ok(e)
 }
 
 impl IntModel {
@@ -230,6 +244,19 @@ impl IntModel {
         if embed.iter().any(|v| v.unsigned_abs() > 1 << ACT_BITS) {
             return Err(WeightsError::Invalid("embedding beyond its bits".into()));
         }
+        let embed_e = w.get("embed.e", &[VOCAB])?;
+        for &e in embed_e {
+            exponent(e, "embed")?;
+        }
+        // The softmax's 2^-x table: positive, at most 2^EXP_BITS, falling (the frequency tables
+        // and attention weights rely on it; a hostile file could otherwise break them).
+        let exp2 = w.get("lut.exp2", &[EXP2_STEPS])?;
+        if exp2.iter().any(|&v| v <= 0 || v > 1 << EXP_BITS) || exp2.windows(2).any(|p| p[1] > p[0])
+        {
+            return Err(WeightsError::Invalid(
+                "lut.exp2 is not a table of 2^-x".into(),
+            ));
+        }
         let half = c.head_dim() / 2;
         let rope = |name: &str| -> Result<Vec<i64>, WeightsError> {
             let t = w.get(name, &[c.context, half])?;
@@ -241,13 +268,12 @@ impl IntModel {
         Ok(Self {
             config: c,
             embed: embed.iter().map(|&v| v as i16).collect(),
-            embed_e: w.get("embed.e", &[VOCAB])?.to_vec(),
+            embed_e: embed_e.to_vec(),
             layers,
             head: Linear::load(w, "head", d, VOCAB, true)?,
             cos: rope("rope.cos")?,
             sin: rope("rope.sin")?,
-            exp2: w
-                .get("lut.exp2", &[EXP2_STEPS])?
+            exp2: exp2
                 .to_vec()
                 .into_boxed_slice()
                 .try_into()
