@@ -8,8 +8,19 @@ use crate::container::{self, Header};
 use crate::modality::{self, Layout};
 use std::path::Path;
 
-/// The most output any entry lets a decoder produce (small, so a model decoder stays fast).
-pub const LIMIT: usize = 8192;
+/// The most output an entry lets a classical decoder produce.
+pub const LIMIT: usize = 1 << 16;
+/// The most output an entry lets a model or mixing decoder produce (each byte runs the model,
+/// so a fuzzer's executions stay fast).
+pub const MODEL_LIMIT: usize = 1024;
+
+fn limit(codec: &str) -> usize {
+    if codec.starts_with("lm-") || codec.starts_with("mix-") || codec == "cm" {
+        MODEL_LIMIT
+    } else {
+        LIMIT
+    }
+}
 
 /// An entry: arbitrary bytes in, nothing out (a failure panics).
 pub type Entry = fn(&[u8]);
@@ -63,7 +74,7 @@ pub fn lmz(data: &[u8]) {
 }
 
 fn check_lmz(bytes: &[u8]) {
-    let limit = LIMIT as u64;
+    let limit = container::read(bytes).map_or(LIMIT, |c| limit(&c.header.codec)) as u64;
     if let Ok(out) = crate::lmz::decompress_limited(bytes, limit) {
         let c = container::read(bytes).expect("a decoded file parses");
         assert_eq!(out.len() as u64, c.header.original_len);
@@ -132,7 +143,7 @@ pub fn payload(data: &[u8]) {
     let Some(codec) = codecs::by_name(CODECS[*sel as usize % CODECS.len()]) else {
         return;
     };
-    let max_len = usize::from(u16::from_le_bytes([*a, *b])) % (LIMIT + 1);
+    let max_len = usize::from(u16::from_le_bytes([*a, *b])) % (limit(codec.name()) + 1);
     if let Ok(out) = codec.decompress(rest, max_len) {
         assert!(out.len() <= max_len, "{} exceeded its limit", codec.name());
     }

@@ -34,9 +34,9 @@ pub fn choose_codec(data: &[u8]) -> Result<(&'static str, Option<Vec<u8>>), LmzE
     Ok((name, (sample.len() == data.len()).then_some(packed)))
 }
 
-/// Largest original size [`decompress`] produces unless told otherwise (the CLI's
-/// `--max-size`): decoding holds the output in memory, so a header declaring more is refused
-/// before any work.
+/// Largest original size [`decompress`] produces unless told otherwise: decoding in memory
+/// holds the output, so a header declaring more is refused before any work (the CLI streams,
+/// with its own `--max-size`).
 pub const DEFAULT_MAX_SIZE: u64 = 2 << 30;
 
 /// Everything that can go wrong making or reading an `.lmz`.

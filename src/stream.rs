@@ -281,6 +281,20 @@ fn finish(
     })
 }
 
+/// Reads an `.lmz`'s header from the start of `input` (and nothing after it): the header, the
+/// payloads' checksum, and the header's length.
+pub fn read_header(input: &mut dyn Read) -> Result<(Header, u32, usize), LmzError> {
+    let mut head = vec![0u8; container::FIXED_PREFIX_LEN];
+    let got = read_full(input, &mut head).map_err(io_err("reading the input"))?;
+    head.truncate(got);
+    let len = container::header_len(&head)?;
+    head.resize(len, 0);
+    let got = read_full(input, &mut head[container::FIXED_PREFIX_LEN..])
+        .map_err(io_err("reading the input"))?;
+    head.truncate(container::FIXED_PREFIX_LEN + got);
+    Ok(container::read_header(&head)?)
+}
+
 /// Reads an `.lmz` from `input` and writes the original bytes to `output` as they are decoded;
 /// returns their length. Every check of [`lmz::decompress_limited`] applies, but the last ones
 /// (the checksums of the payloads and of the output) can only fail after output was written:
@@ -291,15 +305,7 @@ pub fn decompress(
     max_size: u64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, LmzError> {
-    let mut head = vec![0u8; container::FIXED_PREFIX_LEN];
-    let got = read_full(input, &mut head).map_err(io_err("reading the input"))?;
-    head.truncate(got);
-    let len = container::header_len(&head)?;
-    head.resize(len, 0);
-    let got = read_full(input, &mut head[container::FIXED_PREFIX_LEN..])
-        .map_err(io_err("reading the input"))?;
-    head.truncate(container::FIXED_PREFIX_LEN + got);
-    let (header, payload_crc, start) = container::read_header(&head)?;
+    let (header, payload_crc, start) = read_header(input)?;
     lmz::check_header(&header, max_size)?;
 
     let mut payload = Tally::new(input);

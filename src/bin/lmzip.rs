@@ -46,9 +46,9 @@ enum Command {
         /// Overwrite an existing output file.
         #[arg(short, long)]
         force: bool,
-        /// Refuse files that declare more original bytes than this (suffixes K, M, G: powers
-        /// of 1024). The output is held in memory while it is checked.
-        #[arg(long, default_value = "2G", value_parser = parse_size)]
+        /// Refuse files that declare more original bytes than this (suffixes K, M, G, T: powers
+        /// of 1024). Decoding streams to disk, so this guards the disk, not memory.
+        #[arg(long, default_value = "64G", value_parser = parse_size)]
         max_size: u64,
     },
     /// Show an .lmz file's header.
@@ -408,16 +408,6 @@ fn is_dash(p: &Path) -> bool {
     p.as_os_str() == "-"
 }
 
-fn read_input(p: &Path) -> Res<Vec<u8>> {
-    if is_dash(p) {
-        let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf)?;
-        Ok(buf)
-    } else {
-        std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()).into())
-    }
-}
-
 /// A byte count with an optional binary suffix: `512`, `64K`, `100M`, `2G`.
 fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
@@ -700,9 +690,10 @@ fn run(cli: Cli) -> Res<()> {
             bar.finish_and_clear();
         }
         Command::Info { input } => {
-            let bytes = read_input(&input)?;
-            let c = container::read(&bytes)?;
-            let h = &c.header;
+            // The header alone: a large file is not read through.
+            let (h, _, head) = lmzip::stream::read_header(&mut open_input(&input)?)
+                .map_err(|e| format!("{}: {e}\n  {}", input.display(), e.advice()))?;
+            let h = &h;
             println!("format      .lmz version {}", container::VERSION);
             println!("codec       {}", h.codec);
             match &h.model {
@@ -718,10 +709,18 @@ fn run(cli: Cli) -> Res<()> {
                 h.chunk_count(),
                 h.chunk_size
             );
+            let size = head as u64 + h.payload_len();
+            let actual = (!is_dash(&input))
+                .then(|| std::fs::metadata(&input).ok().map(|m| m.len()))
+                .flatten();
             println!(
-                "size        {} bytes ({} header)",
-                bytes.len(),
-                container::header_size(h)
+                "size        {size} bytes ({head} header){}",
+                match actual {
+                    Some(n) if n < size => format!("; the file has only {n}: it is cut short"),
+                    Some(n) if n > size =>
+                        format!("; the file has {n}: bytes follow the last chunk"),
+                    _ => String::new(),
+                }
             );
         }
         #[cfg(feature = "train")]
