@@ -459,6 +459,20 @@ fn bytes_bar(len: Option<u64>, what: &str) -> ProgressBar {
     bar
 }
 
+/// A reader that keeps a copy of what it reads.
+struct Tee<R> {
+    inner: R,
+    copy: std::fs::File,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
 /// Temporary files that Ctrl-C must not leave behind.
 static TEMPS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
@@ -632,16 +646,31 @@ fn run(cli: Cli) -> Res<()> {
                 .then(|| std::fs::metadata(&input).ok().map(|m| m.len()))
                 .flatten();
             let bar = bytes_bar(size, "coding");
+            // Coding that does not make the data smaller stores it: a file is read again, stdin
+            // is kept in a temporary file as it is read (a pipe cannot be read twice).
+            let mut raw = None;
+            if is_dash(&input) {
+                let t = Temp::spool(&out)?;
+                let copy = t.file.try_clone()?;
+                source = Box::new(Tee {
+                    inner: source,
+                    copy,
+                });
+                raw = Some(t);
+            }
             let path = input.clone();
             let mut reopen = move || -> std::io::Result<Box<dyn Read>> {
-                Ok(Box::new(std::fs::File::open(&path)?))
+                Ok(match &raw {
+                    Some(t) => {
+                        let mut f = t.file.try_clone()?;
+                        f.seek(std::io::SeekFrom::Start(0))?;
+                        Box::new(std::io::BufReader::new(f))
+                    }
+                    None => Box::new(std::fs::File::open(&path)?),
+                })
             };
             let reread: Option<&mut dyn FnMut() -> std::io::Result<Box<dyn Read>>> =
-                if is_dash(&input) {
-                    None
-                } else {
-                    Some(&mut reopen)
-                };
+                Some(&mut reopen);
             let made = target.write(|w| {
                 lmzip::stream::compress(&mut source, &codec, spool.file(), w, reread, &mut |n| {
                     bar.set_position(n)

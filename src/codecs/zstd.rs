@@ -3,8 +3,9 @@
 
 use super::{copy_bounded, copy_in, encode_err, read_bounded, Codec, CodecError};
 use crate::modality::Layout;
+use std::io::Write;
 use structured_zstd::decoding::StreamingDecoder;
-use structured_zstd::encoding::{compress_to_vec, CompressionLevel, StreamingEncoder};
+use structured_zstd::encoding::{CompressionLevel, StreamingEncoder};
 
 /// zstd -19.
 pub struct Zstd;
@@ -21,7 +22,11 @@ impl Codec for Zstd {
         "structured-zstd, level 19"
     }
     fn compress(&self, data: &[u8], _: &Layout) -> Result<Vec<u8>, CodecError> {
-        Ok(compress_to_vec(data, CompressionLevel::from_level(LEVEL)))
+        // The streaming encoder, as compress_stream uses: the CLI (which streams) and the page
+        // (which does not) make the same bytes.
+        let mut w = StreamingEncoder::new(Vec::new(), CompressionLevel::from_level(LEVEL));
+        w.write_all(data).map_err(encode_err("zstd"))?;
+        w.finish().map_err(encode_err("zstd"))
     }
     fn decompress(&self, data: &[u8], max_len: usize) -> Result<Vec<u8>, CodecError> {
         read_bounded("zstd", StreamingDecoder::new(data), max_len)
