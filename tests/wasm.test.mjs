@@ -1,7 +1,7 @@
 // The wasm build under Node gives the same bytes as the native build, and .lmz files cross both ways.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import zlib from 'node:zlib';
@@ -64,6 +64,33 @@ test('bad input throws readable errors in wasm, never panics', () => {
   assert.throws(() => lmzip.chunk_count(hostileLmz('gzip', 2n ** 40n, packed)), /above the limit/);
   // After errors the module still works.
   assert.equal(lmzip.decompress(packed).length, 16384);
+});
+
+test('every input the fuzzers found is an error or a result in wasm, never a trap', () => {
+  // The names the modality fuzz target hands its bytes in under (src/fuzzing.rs).
+  const names = ['a.png', 'a.jpg', 'a.gif', 'a.bmp', 'a.webp', 'a.wav', 'a.flac', 'a.mp3', 'a.ogg', 'a.bin'];
+  let tried = 0;
+  for (const target of readdirSync(join(root, 'tests/data/fuzz'))) {
+    for (const file of readdirSync(join(root, 'tests/data/fuzz', target))) {
+      const bytes = readFileSync(join(root, 'tests/data/fuzz', target, file));
+      const calls = target === 'modality'
+        ? [() => lmzip.inspect(bytes.subarray(1), names[bytes[0] % names.length])]
+        : [() => lmzip.decompress(bytes), () => lmzip.chunk_count(bytes)];
+      for (const call of calls) {
+        try {
+          call();
+        } catch (e) {
+          assert.ok(!(e instanceof WebAssembly.RuntimeError), `${target}/${file}: a trap: ${e}`);
+          assert.ok(e.message.length > 10, `${target}/${file}: ${e.message}`);
+        }
+        tried++;
+      }
+    }
+  }
+  assert.ok(tried > 0, 'no fuzz inputs');
+  // The module still works after all of them.
+  const packed = lmzip.compress(new Uint8Array([1, 2, 3]), 'gzip');
+  assert.deepEqual(Array.from(lmzip.decompress(packed)), [1, 2, 3]);
 });
 
 /** An .lmz (docs/FORMAT.md) whose header declares `len` original bytes in one chunk. */
