@@ -28,29 +28,34 @@ fn main() -> Result<(), String> {
     let out = root.join("fuzz/corpus");
     let read = |p: &str| std::fs::read(root.join(p)).map_err(|e| format!("{p}: {e}"));
     let text = read("tests/data/sample.txt")?;
-    let text = &text[..3000];
     let image = modality::prepare(&read("tests/data/sample.png")?, "sample.png")
         .map_err(|e| e.to_string())?;
     let audio = modality::prepare(&read("tests/data/sample.wav")?, "sample.wav")
         .map_err(|e| e.to_string())?;
-    // A strip of the image and a second of the audio keep decodes under the target's limit.
-    let strip = match image.layout {
-        Layout::Image { width, .. } => {
-            let rows = (lmzip::fuzzing::LIMIT / width as usize).clamp(1, 32);
+    let Layout::Image { width, .. } = image.layout else {
+        return Err("sample.png is not an image".into());
+    };
+    // Each kind cut to at most `cap` bytes (an image to whole rows), so its decode stays under
+    // the target's limit for the codec.
+    let cut = |cap: usize| {
+        let rows = (cap / width as usize).clamp(1, 32);
+        [
+            ("text", text[..cap.min(3000)].to_vec(), Layout::Bytes),
             (
+                "image",
                 image.stream[..rows * width as usize].to_vec(),
                 Layout::Image {
                     width,
                     height: rows as u32,
                 },
-            )
-        }
-        _ => return Err("sample.png is not an image".into()),
+            ),
+            (
+                "audio",
+                audio.stream[..audio.stream.len().min(cap)].to_vec(),
+                audio.layout,
+            ),
+        ]
     };
-    let second = (
-        audio.stream[..audio.stream.len().min(lmzip::fuzzing::LIMIT)].to_vec(),
-        audio.layout,
-    );
 
     let mut n = 0;
     let mut save = |target: &str, name: String, bytes: &[u8]| -> Result<(), String> {
@@ -60,17 +65,20 @@ fn main() -> Result<(), String> {
         std::fs::write(dir.join(name), bytes).map_err(|e| e.to_string())
     };
     for (i, name) in CODECS.iter().enumerate() {
-        if let Ok(lmz) = lmzip::lmz::compress(text, name) {
+        let model = name.starts_with("lm-") || name.starts_with("mix-") || *name == "cm";
+        let cap = if model {
+            lmzip::fuzzing::MODEL_LIMIT
+        } else {
+            lmzip::fuzzing::LIMIT
+        };
+        let kinds = cut(cap);
+        if let Ok(lmz) = lmzip::lmz::compress(&kinds[0].1, name) {
             save("lmz", format!("{name}.lmz"), &lmz)?;
         }
         let Some(codec) = codecs::by_name(name) else {
             continue;
         };
-        for (kind, (data, layout)) in [
-            ("text", (text.to_vec(), Layout::Bytes)),
-            ("image", strip.clone()),
-            ("audio", second.clone()),
-        ] {
+        for (kind, data, layout) in kinds {
             if !codec.accepts(&layout) {
                 continue;
             }
@@ -86,7 +94,10 @@ fn main() -> Result<(), String> {
         "a.png", "a.jpg", "a.gif", "a.bmp", "a.webp", "a.wav", "a.flac", "a.mp3", "a.ogg", "a.bin",
     ];
     let media = std::fs::read_dir(root.join("fuzz/media"))
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect::<Vec<_>>())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
     let samples = ["png", "jpg", "flac", "wav"]
         .map(|e| root.join(format!("tests/data/sample.{e}")))
