@@ -15,6 +15,10 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 /// Chunks of a model codec read and coded per thread at a time (16 KiB each).
 const MODEL_CHUNKS_PER_THREAD: usize = lmz::LOCKSTEP;
 
+/// Mixing-codec chunks (16 MiB) coded at once: one, because each one's tables take about
+/// 180 MB, and a stream keeps its memory under 300 MB whatever the file's size.
+const MIX_CHUNKS_AT_ONCE: usize = 1;
+
 fn io_err(what: &str) -> impl Fn(io::Error) -> LmzError + '_ {
     move |e| LmzError::Io(format!("{what}: {e}"))
 }
@@ -159,7 +163,7 @@ pub fn compress(
         let c = lmz::codec_for(codec)?;
         let threads = crate::par::cores();
         let per_batch = if size >= lmz::MIX_CHUNK {
-            threads
+            MIX_CHUNKS_AT_ONCE
         } else {
             threads * MODEL_CHUNKS_PER_THREAD
         };
@@ -383,7 +387,7 @@ fn decode_chunks(
     let threads = crate::par::cores();
     let size = h.chunk_size as usize;
     let per_batch = if size >= lmz::MIX_CHUNK {
-        threads
+        MIX_CHUNKS_AT_ONCE
     } else {
         threads * lmz::LOCKSTEP
     };

@@ -34,7 +34,11 @@ fn config(default: u32) -> ProptestConfig {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default);
-    ProptestConfig::with_cases(cases)
+    ProptestConfig {
+        // A failing case is printed with its inputs; nothing is written beside the tests.
+        failure_persistence: None,
+        ..ProptestConfig::with_cases(cases)
+    }
 }
 
 fn data() -> impl Strategy<Value = Vec<u8>> {
