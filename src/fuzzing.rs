@@ -14,7 +14,8 @@ pub const LIMIT: usize = 1 << 16;
 /// so a fuzzer's executions stay fast).
 pub const MODEL_LIMIT: usize = 1024;
 
-fn limit(codec: &str) -> usize {
+/// The most output an entry lets `codec`'s decoder produce.
+pub fn limit(codec: &str) -> usize {
     if codec.starts_with("lm-") || codec.starts_with("mix-") || codec == "cm" {
         MODEL_LIMIT
     } else {
@@ -35,7 +36,7 @@ pub const TARGETS: [(&str, Entry); 4] = [
 
 /// Codecs the payload and forged-header entries pick from by a selector byte (a fixed list, so
 /// a saved input keeps meaning the same codec).
-const CODECS: [&str; 12] = [
+pub const CODECS: [&str; 12] = [
     "gzip",
     "xz",
     "zstd",
@@ -51,7 +52,7 @@ const CODECS: [&str; 12] = [
 ];
 
 /// File names the modality entry hands its bytes in under (the name decides what is claimed).
-const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 10] = [
     "a.png", "a.jpg", "a.gif", "a.bmp", "a.webp", "a.wav", "a.flac", "a.mp3", "a.ogg", "a.bin",
 ];
 

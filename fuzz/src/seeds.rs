@@ -3,24 +3,9 @@
 //! media under each name the modality target tries, and the shipped model files.
 
 use lmzip::codecs;
+use lmzip::fuzzing::{CODECS, NAMES};
 use lmzip::modality::{self, Layout};
 use std::path::{Path, PathBuf};
-
-/// Codecs in the order `lmzip::fuzzing` selects them (its selector byte is an index).
-const CODECS: [&str; 12] = [
-    "gzip",
-    "xz",
-    "zstd",
-    "brotli",
-    "bzip2",
-    "png",
-    "png-paper",
-    "flac",
-    "lm-200k",
-    "cm",
-    "mix-200k",
-    "stored",
-];
 
 fn main() -> Result<(), String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -65,13 +50,7 @@ fn main() -> Result<(), String> {
         std::fs::write(dir.join(name), bytes).map_err(|e| e.to_string())
     };
     for (i, name) in CODECS.iter().enumerate() {
-        let model = name.starts_with("lm-") || name.starts_with("mix-") || *name == "cm";
-        let cap = if model {
-            lmzip::fuzzing::MODEL_LIMIT
-        } else {
-            lmzip::fuzzing::LIMIT
-        };
-        let kinds = cut(cap);
+        let kinds = cut(lmzip::fuzzing::limit(name));
         if let Ok(lmz) = lmzip::lmz::compress(&kinds[0].1, name) {
             save("lmz", format!("{name}.lmz"), &lmz)?;
         }
@@ -90,9 +69,6 @@ fn main() -> Result<(), String> {
             }
         }
     }
-    let names = [
-        "a.png", "a.jpg", "a.gif", "a.bmp", "a.webp", "a.wav", "a.flac", "a.mp3", "a.ogg", "a.bin",
-    ];
     let media = std::fs::read_dir(root.join("fuzz/media"))
         .map(|d| {
             d.filter_map(|e| e.ok().map(|e| e.path()))
@@ -107,7 +83,7 @@ fn main() -> Result<(), String> {
         let Some(ext) = path.extension().map(|e| e.to_string_lossy().into_owned()) else {
             continue;
         };
-        let Some(sel) = names.iter().position(|n| n.ends_with(&format!(".{ext}"))) else {
+        let Some(sel) = NAMES.iter().position(|n| n.ends_with(&format!(".{ext}"))) else {
             continue;
         };
         let mut seed = vec![sel as u8];
