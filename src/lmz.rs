@@ -378,6 +378,23 @@ fn join_checked(c: &container::Container<'_>, pieces: Vec<Vec<u8>>) -> Result<Ve
     Ok(out)
 }
 
+/// Model chunks (payload, original length) decoded on `threads` threads, each a group of up to
+/// [`LOCKSTEP`] chunks in lockstep; the results in order.
+pub(crate) fn decode_lockstep(
+    model: &codecs::lm::LmCodec,
+    work: &[(&[u8], usize)],
+    threads: usize,
+) -> Vec<Result<Vec<u8>, CodecError>> {
+    let per_group = work.len().div_ceil(threads).clamp(1, LOCKSTEP);
+    let groups = work.len().div_ceil(per_group);
+    crate::par::map(groups, threads, |g| {
+        model.decompress_many(&work[g * per_group..((g + 1) * per_group).min(work.len())])
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 /// Reads an `.lmz` and returns the original bytes, or a typed error — never wrong bytes.
 /// Declared sizes above [`DEFAULT_MAX_SIZE`] are refused; see [`decompress_limited`].
 pub fn decompress(bytes: &[u8]) -> Result<Vec<u8>, LmzError> {
@@ -393,26 +410,14 @@ pub fn decompress_limited(bytes: &[u8], max_size: u64) -> Result<Vec<u8>, LmzErr
     let pieces = match codecs::lm::find(&c.header.codec) {
         // Model chunks: each thread decodes a few chunks in lockstep.
         Some(model) if count > 1 => {
-            let per_group = count.div_ceil(threads).clamp(1, LOCKSTEP);
-            let groups = count.div_ceil(per_group);
-            crate::par::map(groups, threads, |g| {
-                let ids: Vec<usize> = (g * per_group..((g + 1) * per_group).min(count)).collect();
-                let work: Vec<(&[u8], usize)> = ids
-                    .iter()
-                    .map(|&i| (c.chunks[i], c.header.chunk_original_len(i)))
-                    .collect();
-                model
-                    .decompress_many(&work)
-                    .into_iter()
-                    .zip(ids)
-                    .map(|(piece, i)| {
-                        checked_piece(&c, i, piece.map_err(|e| chunk_error(&c, i, e))?)
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .into_iter()
-            .flatten()
-            .collect::<Result<Vec<_>, _>>()?
+            let work: Vec<(&[u8], usize)> = (0..count)
+                .map(|i| (c.chunks[i], c.header.chunk_original_len(i)))
+                .collect();
+            decode_lockstep(model, &work, threads)
+                .into_iter()
+                .enumerate()
+                .map(|(i, piece)| checked_piece(&c, i, piece.map_err(|e| chunk_error(&c, i, e))?))
+                .collect::<Result<Vec<_>, _>>()?
         }
         _ => crate::par::map(count, threads, |i| decode_chunk(&c, i))
             .into_iter()

@@ -452,18 +452,12 @@ fn decode_batch(
     threads: usize,
 ) -> Vec<Result<Vec<u8>, CodecError>> {
     if let Some(model) = codecs::lm::find(&h.codec) {
-        let per_group = ids.len().div_ceil(threads).clamp(1, lmz::LOCKSTEP);
-        let groups = ids.len().div_ceil(per_group);
-        crate::par::map(groups, threads, |g| {
-            let range = g * per_group..((g + 1) * per_group).min(ids.len());
-            let work: Vec<(&[u8], usize)> = range
-                .map(|k| (&payloads[k][..], h.chunk_original_len(ids[k])))
-                .collect();
-            model.decompress_many(&work)
-        })
-        .into_iter()
-        .flatten()
-        .collect()
+        let work: Vec<(&[u8], usize)> = ids
+            .iter()
+            .zip(payloads)
+            .map(|(&i, p)| (&p[..], h.chunk_original_len(i)))
+            .collect();
+        lmz::decode_lockstep(model, &work, threads)
     } else {
         let Some(codec) = codecs::by_name(&h.codec) else {
             return ids
