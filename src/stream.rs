@@ -208,18 +208,7 @@ pub fn compress(
             }
         }
         payload_crc = again.crc();
-        Header {
-            codec: STORED.into(),
-            model: None,
-            original_len,
-            chunk_size: original_len.max(1),
-            chunk_lens: if original_len == 0 {
-                vec![]
-            } else {
-                vec![original_len]
-            },
-            original_crc,
-        }
+        stored_header(original_len, original_crc)
     } else {
         let chunk_size = chunk_size.map_or(original_len.max(1), |s| s as u64);
         Header {
@@ -244,17 +233,21 @@ fn store(
     let mut payload = Out::new(&mut *spool);
     io::copy(&mut tally, &mut payload).map_err(io_err("reading the input"))?;
     progress(tally.count);
-    let len = tally.count;
-    let header = Header {
+    let header = stored_header(tally.count, tally.crc());
+    let crc = payload.crc();
+    finish(&header, crc, spool, output)
+}
+
+/// The header of `len` bytes kept as they are: one chunk of all of them (none when empty).
+fn stored_header(len: u64, original_crc: u32) -> Header {
+    Header {
         codec: STORED.into(),
         model: None,
         original_len: len,
         chunk_size: len.max(1),
         chunk_lens: if len == 0 { vec![] } else { vec![len] },
-        original_crc: tally.crc(),
-    };
-    let crc = payload.crc();
-    finish(&header, crc, spool, output)
+        original_crc,
+    }
 }
 
 /// Writes the header, then the spooled payloads.
