@@ -60,8 +60,8 @@ pub const NAMES: [&str; 10] = [
 pub fn register_models(root: &Path) -> Result<(), String> {
     let dir = root.join("models/200k");
     let read = |f: &str| std::fs::read(dir.join(f)).map_err(|e| format!("{f}: {e}"));
-    let lm = codecs::lm::register("200k", &read("model.lmzi")?).map_err(|e| e.to_string())?;
-    codecs::mix::register(lm, Some(&read("mix.prime")?)).map_err(|e| e.to_string())?;
+    codecs::lm::register_primed("200k", &read("model.lmzi")?, Some(&read("mix.prime")?))
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -107,6 +107,14 @@ pub enum LmzError {
         /// The chunk size the codec writes for this length.
         expected: u64,
     },
+    /// A chunk asked for by index that the file (or the plan) does not have.
+    #[error("there is no chunk {index}: there are {count}")]
+    NoSuchChunk {
+        /// The index asked for.
+        index: usize,
+        /// How many chunks there are.
+        count: usize,
+    },
     /// The decoded data does not match the original's checksum: nothing is returned.
     #[error(
         "the decoded data does not match the original checksum; refusing to return wrong bytes"
@@ -138,6 +146,7 @@ impl LmzError {
             Self::TooLarge { .. } => {
                 "if you trust this file, raise the limit (lmzip decompress --max-size)"
             }
+            Self::NoSuchChunk { .. } => "ask for a chunk the file has (a caller's mistake)",
             _ => "the file is damaged and nothing was written: only an intact copy can be decompressed",
         }
     }
@@ -209,7 +218,7 @@ pub fn plan(len: usize, codec: &str) -> Result<(usize, usize), LmzError> {
 pub fn compress_chunk(data: &[u8], codec: &str, index: usize) -> Result<Vec<u8>, LmzError> {
     let (count, size) = plan(data.len(), codec)?;
     if index >= count {
-        return Err(unknown(codec));
+        return Err(LmzError::NoSuchChunk { index, count });
     }
     let piece = &data[index * size..((index + 1) * size).min(data.len())];
     Ok(codec_for(codec)?.compress(piece, &Layout::Bytes)?)
@@ -309,30 +318,73 @@ pub fn chunk_count(bytes: &[u8], max_size: u64) -> Result<usize, LmzError> {
 
 /// Decodes chunk `index` of an `.lmz` (checked against its declared length).
 pub fn decompress_chunk(bytes: &[u8], index: usize, max_size: u64) -> Result<Vec<u8>, LmzError> {
-    decode_chunk(&open(bytes, max_size)?, index)
+    Opened::new(bytes, max_size)?.decode_chunk(bytes, index)
 }
 
-fn decode_chunk(c: &container::Container<'_>, index: usize) -> Result<Vec<u8>, LmzError> {
-    let h = &c.header;
-    let payload = c.chunks.get(index).ok_or(LmzError::ChunkLength {
-        index,
-        expected: 0,
-        got: 0,
-    })?;
+/// An `.lmz` read and checked once: its header and where each chunk's payload lies, so that
+/// chunks decode one at a time (on several workers) without reading the container again.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    header: Header,
+    spans: Vec<std::ops::Range<usize>>,
+}
+
+impl Opened {
+    /// Reads `bytes`' header and checks it as [`decompress`] does (at most `max_size` bytes of
+    /// output).
+    pub fn new(bytes: &[u8], max_size: u64) -> Result<Self, LmzError> {
+        let c = open(bytes, max_size)?;
+        // The payloads follow the header back to back, as container::read checked.
+        let mut start = container::header_size(&c.header);
+        let spans = c
+            .chunks
+            .iter()
+            .map(|p| {
+                let span = start..start + p.len();
+                start = span.end;
+                span
+            })
+            .collect();
+        Ok(Self {
+            header: c.header,
+            spans,
+        })
+    }
+
+    /// The file's chunk count.
+    pub fn chunk_count(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Decodes chunk `index` of `bytes`, the file this was opened from.
+    pub fn decode_chunk(&self, bytes: &[u8], index: usize) -> Result<Vec<u8>, LmzError> {
+        let payload = self
+            .spans
+            .get(index)
+            .and_then(|r| bytes.get(r.clone()))
+            .ok_or(LmzError::NoSuchChunk {
+                index,
+                count: self.spans.len(),
+            })?;
+        decode_chunk(&self.header, payload, index)
+    }
+
+    /// Joins the decoded chunks and checks them against the original's checksum.
+    pub fn join(&self, pieces: Vec<Vec<u8>>) -> Result<Vec<u8>, LmzError> {
+        join_checked(&self.header, self.spans.len(), pieces)
+    }
+}
+
+fn decode_chunk(h: &Header, payload: &[u8], index: usize) -> Result<Vec<u8>, LmzError> {
     let expected = h.chunk_original_len(index);
     let piece = if h.codec == STORED {
         payload.to_vec()
     } else {
         codec_for(&h.codec)?
             .decompress(payload, expected)
-            .map_err(|e| chunk_error(c, index, e))?
+            .map_err(|e| chunk_error_in(h, index, e))?
     };
-    checked_piece(c, index, piece)
-}
-
-/// A chunk's decode failure, with where its payload lies in the file.
-fn chunk_error(c: &container::Container<'_>, index: usize, source: CodecError) -> LmzError {
-    chunk_error_in(&c.header, index, source)
+    checked_len(h, index, piece)
 }
 
 /// A chunk's decode failure, located by the header alone.
@@ -345,13 +397,9 @@ pub(crate) fn chunk_error_in(h: &Header, index: usize, source: CodecError) -> Lm
     }
 }
 
-/// A decoded chunk, if it has its declared length.
-fn checked_piece(
-    c: &container::Container<'_>,
-    index: usize,
-    piece: Vec<u8>,
-) -> Result<Vec<u8>, LmzError> {
-    let expected = c.header.chunk_original_len(index);
+/// A decoded chunk, if it has the length the header declares for it.
+fn checked_len(h: &Header, index: usize, piece: Vec<u8>) -> Result<Vec<u8>, LmzError> {
+    let expected = h.chunk_original_len(index);
     if piece.len() != expected {
         return Err(LmzError::ChunkLength {
             index,
@@ -364,14 +412,15 @@ fn checked_piece(
 
 /// Joins decoded chunks and checks them against the original's checksum.
 pub fn join(bytes: &[u8], pieces: Vec<Vec<u8>>) -> Result<Vec<u8>, LmzError> {
-    join_checked(&container::read(bytes)?, pieces)
+    let c = container::read(bytes)?;
+    join_checked(&c.header, c.chunks.len(), pieces)
 }
 
-fn join_checked(c: &container::Container<'_>, pieces: Vec<Vec<u8>>) -> Result<Vec<u8>, LmzError> {
+fn join_checked(h: &Header, chunks: usize, pieces: Vec<Vec<u8>>) -> Result<Vec<u8>, LmzError> {
     let out = pieces.concat();
-    if pieces.len() != c.chunks.len()
-        || out.len() as u64 != c.header.original_len
-        || crc32fast::hash(&out) != c.header.original_crc
+    if pieces.len() != chunks
+        || out.len() as u64 != h.original_len
+        || crc32fast::hash(&out) != h.original_crc
     {
         return Err(LmzError::ChecksumMismatch);
     }
@@ -416,14 +465,20 @@ pub fn decompress_limited(bytes: &[u8], max_size: u64) -> Result<Vec<u8>, LmzErr
             decode_lockstep(model, &work, threads)
                 .into_iter()
                 .enumerate()
-                .map(|(i, piece)| checked_piece(&c, i, piece.map_err(|e| chunk_error(&c, i, e))?))
+                .map(|(i, piece)| {
+                    checked_len(
+                        &c.header,
+                        i,
+                        piece.map_err(|e| chunk_error_in(&c.header, i, e))?,
+                    )
+                })
                 .collect::<Result<Vec<_>, _>>()?
         }
-        _ => crate::par::map(count, threads, |i| decode_chunk(&c, i))
+        _ => crate::par::map(count, threads, |i| decode_chunk(&c.header, c.chunks[i], i))
             .into_iter()
             .collect::<Result<Vec<_>, _>>()?,
     };
-    join_checked(&c, pieces)
+    join_checked(&c.header, count, pieces)
 }
 
 #[cfg(test)]
@@ -497,7 +552,29 @@ mod tests {
         damaged[1][7] ^= 1;
         assert!(join(&packed, damaged).is_err());
         assert!(join(&packed, pieces[..2].to_vec()).is_err());
-        assert_eq!(join(&packed, pieces).unwrap(), data);
+        assert_eq!(join(&packed, pieces.clone()).unwrap(), data);
+        assert!(matches!(
+            compress_chunk(&data, &name, 3),
+            Err(LmzError::NoSuchChunk { index: 3, count: 3 })
+        ));
+
+        // Opened once, the same chunks come out, and the same checks hold.
+        let opened = Opened::new(&packed, DEFAULT_MAX_SIZE).unwrap();
+        assert_eq!(opened.chunk_count(), 3);
+        let again: Vec<Vec<u8>> = (0..3)
+            .map(|i| opened.decode_chunk(&packed, i).unwrap())
+            .collect();
+        assert_eq!(again, pieces);
+        assert!(matches!(
+            opened.decode_chunk(&packed, 3),
+            Err(LmzError::NoSuchChunk { index: 3, count: 3 })
+        ));
+        assert!(opened.join(again[1..].to_vec()).is_err());
+        assert_eq!(opened.join(again).unwrap(), data);
+        assert!(matches!(
+            Opened::new(&packed, 100),
+            Err(LmzError::TooLarge { .. })
+        ));
     }
 
     #[test]

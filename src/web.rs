@@ -4,7 +4,6 @@ use crate::bench::{self, Mode};
 use crate::codecs;
 use crate::modality::{self, Prepared};
 use serde::Serialize;
-use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(start)]
@@ -12,25 +11,185 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
-thread_local! {
-    /// The last file prepared in this worker, so several codecs reuse one decode.
-    static LAST: RefCell<Option<(String, usize, u32, Prepared)>> = const { RefCell::new(None) };
+/// One file in a worker. Its bytes cross into wasm memory once, when the page opens the file;
+/// the decoded stream and an `.lmz`'s checked header are worked out on first use and kept, so
+/// no later call copies, decodes or checksums the whole file again.
+#[wasm_bindgen]
+pub struct FileSession {
+    bytes: Vec<u8>,
+    name: String,
+    prepared: Option<Prepared>,
+    lmz: Option<crate::lmz::Opened>,
 }
 
-fn prepared(bytes: &[u8], name: &str) -> Result<Prepared, JsError> {
-    let crc = crc32fast::hash(bytes);
-    let hit = LAST.with(|l| {
-        l.borrow()
-            .as_ref()
-            .filter(|(n, len, c, _)| n == name && *len == bytes.len() && *c == crc)
-            .map(|(_, _, _, p)| p.clone())
-    });
-    if let Some(p) = hit {
-        return Ok(p);
+#[wasm_bindgen]
+impl FileSession {
+    /// Holds `bytes`, the file called `name` (its extension picks the decoder).
+    #[wasm_bindgen(constructor)]
+    pub fn new(bytes: Vec<u8>, name: String) -> FileSession {
+        FileSession {
+            bytes,
+            name,
+            prepared: None,
+            lmz: None,
+        }
     }
-    let p = modality::prepare(bytes, name).map_err(|e| JsError::new(&e.to_string()))?;
-    LAST.with(|l| *l.borrow_mut() = Some((name.to_string(), bytes.len(), crc, p.clone())));
-    Ok(p)
+
+    fn prepared(&mut self) -> Result<&Prepared, JsError> {
+        if self.prepared.is_none() {
+            let p = modality::prepare(&self.bytes, &self.name).map_err(js_err)?;
+            self.prepared = Some(p);
+        }
+        Ok(self.prepared.as_ref().expect("just prepared"))
+    }
+
+    fn opened(&mut self) -> Result<&crate::lmz::Opened, JsError> {
+        if self.lmz.is_none() {
+            let o = crate::lmz::Opened::new(&self.bytes, PAGE_MAX_SIZE).map_err(lmz_err)?;
+            self.lmz = Some(o);
+        }
+        Ok(self.lmz.as_ref().expect("just opened"))
+    }
+
+    /// Decodes the file into its stream and says which codecs apply.
+    pub fn inspect(&mut self) -> Result<JsValue, JsError> {
+        if crate::container::looks_like_lmz(&self.bytes) {
+            return to_js(&Inspection {
+                modality: "lmz",
+                bytes: self.bytes.len(),
+                input_bytes: self.bytes.len(),
+                layout: modality::Layout::Bytes,
+                codecs: vec![],
+                lmz: true,
+            });
+        }
+        let p = self.prepared()?;
+        to_js(&Inspection {
+            modality: p.modality.as_str(),
+            bytes: p.stream.len(),
+            input_bytes: p.input_bytes,
+            layout: p.layout,
+            codecs: codecs::all()
+                .into_iter()
+                .filter(|c| c.accepts(&p.layout))
+                .map(|c| c.name())
+                .collect(),
+            lmz: false,
+        })
+    }
+
+    /// Measures one codec in one mode (`whole` or `chunked`); `progress(fraction)` is called
+    /// now and then.
+    pub fn measure(
+        &mut self,
+        codec: &str,
+        mode: &str,
+        progress: &js_sys::Function,
+    ) -> Result<JsValue, JsError> {
+        let codec = codecs::by_name(codec).ok_or_else(|| JsError::new("unknown codec"))?;
+        let mode =
+            Mode::parse(mode).ok_or_else(|| JsError::new("mode must be whole or chunked"))?;
+        let name = self.name.clone();
+        let p = self.prepared()?;
+        let r = bench::measure(p, &name, codec, mode, &mut reporter(progress)).map_err(js_err)?;
+        to_js(&r)
+    }
+
+    /// Where the bits go: each of the first `max_bytes` stream bytes' cost in bits under model
+    /// `codec`, coded as in whole mode (the stream is the file's text, pixels or samples).
+    pub fn byte_costs(
+        &mut self,
+        codec: &str,
+        max_bytes: usize,
+        progress: &js_sys::Function,
+    ) -> Result<Vec<f32>, JsError> {
+        let p = self.prepared()?;
+        let n = p.stream.len().min(max_bytes);
+        if let Some(mix) = codecs::mix::find(codec) {
+            return Ok(mix.costs(&p.stream[..n], &p.layout, &mut reporter(progress)));
+        }
+        let model = codecs::lm::find(codec)
+            .ok_or_else(|| JsError::new(&format!("{codec} is not a loaded model")))?;
+        Ok(model.costs(&p.stream[..n], &mut reporter(progress)))
+    }
+
+    /// The stream a model codes for this file (its text, pixels or 8-bit samples), at most
+    /// `max_bytes`.
+    pub fn stream(&mut self, max_bytes: usize) -> Result<Vec<u8>, JsError> {
+        let p = self.prepared()?;
+        Ok(p.stream[..p.stream.len().min(max_bytes)].to_vec())
+    }
+
+    /// Compresses the file into an `.lmz`.
+    pub fn compress(&self, codec: &str) -> Result<Vec<u8>, JsError> {
+        crate::lmz::compress(&self.bytes, codec).map_err(js_err)
+    }
+
+    /// Decompresses the file (an `.lmz`) back to the original bytes, or throws a readable error.
+    pub fn decompress(&self) -> Result<Vec<u8>, JsError> {
+        crate::lmz::decompress_limited(&self.bytes, PAGE_MAX_SIZE).map_err(lmz_err)
+    }
+
+    /// How many chunks `compress_chunk` codes the file in, for `codec`.
+    pub fn plan(&self, codec: &str) -> Result<usize, JsError> {
+        Ok(crate::lmz::plan(self.bytes.len(), codec).map_err(js_err)?.0)
+    }
+
+    /// Codes one chunk of the file (workers code chunks in parallel).
+    pub fn compress_chunk(&self, codec: &str, index: usize) -> Result<Vec<u8>, JsError> {
+        crate::lmz::compress_chunk(&self.bytes, codec, index).map_err(js_err)
+    }
+
+    /// Wraps coded chunks (an array of Uint8Array) into an `.lmz` of the file.
+    pub fn assemble(&self, codec: &str, chunks: &js_sys::Array) -> Result<Vec<u8>, JsError> {
+        crate::lmz::assemble(&self.bytes, codec, byte_arrays(chunks)).map_err(js_err)
+    }
+
+    /// Checks the file's `.lmz` header and model (once); returns its chunk count.
+    pub fn chunk_count(&mut self) -> Result<usize, JsError> {
+        Ok(self.opened()?.chunk_count())
+    }
+
+    /// Decodes one chunk of the file's `.lmz` (workers decode chunks in parallel).
+    pub fn decompress_chunk(&mut self, index: usize) -> Result<Vec<u8>, JsError> {
+        self.opened()?;
+        let opened = self.lmz.as_ref().expect("opened");
+        opened.decode_chunk(&self.bytes, index).map_err(lmz_err)
+    }
+
+    /// Joins decoded chunks (an array of Uint8Array) and checks the original's checksum.
+    pub fn join_chunks(&mut self, pieces: &js_sys::Array) -> Result<Vec<u8>, JsError> {
+        self.opened()?.join(byte_arrays(pieces)).map_err(lmz_err)
+    }
+
+    /// Continues the file with a codec or model as a generative model. `options` is
+    /// `{codec, bytes, seed, temperature, top_k, context, views, prompt_bytes}` (all optional);
+    /// the result holds the sample, the rendered file (text, PNG or WAV) and the judge's
+    /// bits/byte.
+    pub fn generate(
+        &mut self,
+        options: JsValue,
+        progress: &js_sys::Function,
+    ) -> Result<JsValue, JsError> {
+        let opts: crate::generate::Options =
+            serde_wasm_bindgen::from_value(options).map_err(js_err)?;
+        let p = self.prepared()?;
+        let mut last = 0.0;
+        let mut report = |f: f64| {
+            if f - last >= 0.01 || f >= 1.0 {
+                last = f;
+                let _ = progress.call1(&JsValue::NULL, &JsValue::from_f64(f));
+            }
+        };
+        let c = crate::generate::continue_file(p, &opts, &mut report).map_err(js_err)?;
+        to_js(&c)
+    }
+}
+
+/// A one-call session over a copy of `bytes` (the free functions below, for callers that code
+/// one file once).
+fn once(bytes: &[u8], name: &str) -> FileSession {
+    FileSession::new(bytes.to_vec(), name.to_string())
 }
 
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
@@ -73,29 +232,7 @@ struct Inspection {
 /// Decodes a file into its stream and says which codecs apply.
 #[wasm_bindgen]
 pub fn inspect(bytes: &[u8], name: &str) -> Result<JsValue, JsError> {
-    if crate::container::looks_like_lmz(bytes) {
-        return to_js(&Inspection {
-            modality: "lmz",
-            bytes: bytes.len(),
-            input_bytes: bytes.len(),
-            layout: modality::Layout::Bytes,
-            codecs: vec![],
-            lmz: true,
-        });
-    }
-    let p = prepared(bytes, name)?;
-    to_js(&Inspection {
-        modality: p.modality.as_str(),
-        bytes: p.stream.len(),
-        input_bytes: p.input_bytes,
-        layout: p.layout,
-        codecs: codecs::all()
-            .into_iter()
-            .filter(|c| c.accepts(&p.layout))
-            .map(|c| c.name())
-            .collect(),
-        lmz: false,
-    })
+    once(bytes, name).inspect()
 }
 
 /// A JavaScript `progress(fraction)` callback as a Rust one (its errors are the page's to show).
@@ -105,7 +242,7 @@ fn reporter(progress: &js_sys::Function) -> impl FnMut(f64) + '_ {
     }
 }
 
-/// Measures one codec in one mode (`whole` or `chunked`); `progress(fraction)` is called now and then.
+/// Measures one codec in one mode (`whole` or `chunked`) on a file.
 #[wasm_bindgen]
 pub fn measure(
     bytes: &[u8],
@@ -114,16 +251,10 @@ pub fn measure(
     mode: &str,
     progress: &js_sys::Function,
 ) -> Result<JsValue, JsError> {
-    let p = prepared(bytes, name)?;
-    let codec = codecs::by_name(codec).ok_or_else(|| JsError::new("unknown codec"))?;
-    let mode = Mode::parse(mode).ok_or_else(|| JsError::new("mode must be whole or chunked"))?;
-    let r = bench::measure(&p, name, codec, mode, &mut reporter(progress))
-        .map_err(|e| JsError::new(&e.to_string()))?;
-    to_js(&r)
+    once(bytes, name).measure(codec, mode, progress)
 }
 
-/// Where the bits go: each of the first `max_bytes` stream bytes' cost in bits under model
-/// `codec`, coded as in whole mode (the stream is the file's text, pixels or samples).
+/// Where the bits go in a file under model `codec` (see [`FileSession::byte_costs`]).
 #[wasm_bindgen]
 pub fn byte_costs(
     bytes: &[u8],
@@ -132,21 +263,7 @@ pub fn byte_costs(
     max_bytes: usize,
     progress: &js_sys::Function,
 ) -> Result<Vec<f32>, JsError> {
-    let p = prepared(bytes, name)?;
-    let n = p.stream.len().min(max_bytes);
-    if let Some(mix) = codecs::mix::find(codec) {
-        return Ok(mix.costs(&p.stream[..n], &p.layout, &mut reporter(progress)));
-    }
-    let model = codecs::lm::find(codec)
-        .ok_or_else(|| JsError::new(&format!("{codec} is not a loaded model")))?;
-    Ok(model.costs(&p.stream[..n], &mut reporter(progress)))
-}
-
-/// The stream a model codes for this file (its text, pixels or 8-bit samples), at most `max_bytes`.
-#[wasm_bindgen]
-pub fn stream(bytes: &[u8], name: &str, max_bytes: usize) -> Result<Vec<u8>, JsError> {
-    let p = prepared(bytes, name)?;
-    Ok(p.stream[..p.stream.len().min(max_bytes)].to_vec())
+    once(bytes, name).byte_costs(codec, max_bytes, progress)
 }
 
 /// An integer model file (`.lmzi`) as float tensors for the WebGPU analysis path:
@@ -173,30 +290,24 @@ pub fn float_model(lmzi: &[u8]) -> Result<JsValue, JsError> {
     Ok(out.into())
 }
 
-/// Loads exported model weights as the codec `lm-<name>`; returns the codec's name.
+/// Loads exported model weights as the codec `lm-<name>`, and (an integer-engine model)
+/// `mix-<name>` beside it, starting from `prime` (its `mix.prime`) where given; returns the
+/// model codec's name.
 #[wasm_bindgen]
-pub fn register_model(name: &str, weights: &[u8]) -> Result<String, JsError> {
-    let codec = codecs::lm::register(name, weights).map_err(|e| JsError::new(&e.to_string()))?;
+pub fn register_model(
+    name: &str,
+    weights: &[u8],
+    prime: Option<Vec<u8>>,
+) -> Result<String, JsError> {
+    let codec = codecs::lm::register_primed(name, weights, prime.as_deref())
+        .map_err(|e| JsError::new(&e.to_string()))?;
     Ok(codec.model_id().name.clone())
-}
-
-/// Loads the learned starting state of `mix-<name>` (its `mix.prime`), after the model.
-#[wasm_bindgen]
-pub fn register_prime(name: &str, prime: &[u8]) -> Result<String, JsError> {
-    let lm = codecs::lm::find(&format!("lm-{name}"))
-        .ok_or_else(|| JsError::new(&format!("lm-{name} is not a loaded model")))?;
-    match codecs::mix::register(lm, Some(prime)).map_err(|e| JsError::new(&e.to_string()))? {
-        Some(mix) => Ok(mix.model_id().name.clone()),
-        None => Err(JsError::new(&format!(
-            "lm-{name} has no integer engine to mix"
-        ))),
-    }
 }
 
 /// Compresses a file's bytes into an `.lmz`.
 #[wasm_bindgen]
 pub fn compress(bytes: &[u8], codec: &str) -> Result<Vec<u8>, JsError> {
-    crate::lmz::compress(bytes, codec).map_err(|e| JsError::new(&e.to_string()))
+    crate::lmz::compress(bytes, codec).map_err(js_err)
 }
 
 /// The page decodes no more than it accepts as input.
@@ -243,42 +354,6 @@ pub fn engine_table_hash(model: &[u8], input: &[u8]) -> Result<String, JsError> 
         .collect())
 }
 
-/// How many chunks `compress_chunk` codes a file of `len` bytes in, for `codec`.
-#[wasm_bindgen]
-pub fn lmz_plan(len: usize, codec: &str) -> Result<usize, JsError> {
-    Ok(crate::lmz::plan(len, codec).map_err(js_err)?.0)
-}
-
-/// Codes one chunk of a file (workers code chunks in parallel).
-#[wasm_bindgen]
-pub fn compress_chunk(bytes: &[u8], codec: &str, index: usize) -> Result<Vec<u8>, JsError> {
-    crate::lmz::compress_chunk(bytes, codec, index).map_err(js_err)
-}
-
-/// Wraps coded chunks (an array of Uint8Array) into an `.lmz`.
-#[wasm_bindgen]
-pub fn assemble(bytes: &[u8], codec: &str, chunks: &js_sys::Array) -> Result<Vec<u8>, JsError> {
-    crate::lmz::assemble(bytes, codec, byte_arrays(chunks)).map_err(js_err)
-}
-
-/// Checks an `.lmz`'s header and model; returns its chunk count.
-#[wasm_bindgen]
-pub fn chunk_count(bytes: &[u8]) -> Result<usize, JsError> {
-    crate::lmz::chunk_count(bytes, PAGE_MAX_SIZE).map_err(lmz_err)
-}
-
-/// Decodes one chunk of an `.lmz` (workers decode chunks in parallel).
-#[wasm_bindgen]
-pub fn decompress_chunk(bytes: &[u8], index: usize) -> Result<Vec<u8>, JsError> {
-    crate::lmz::decompress_chunk(bytes, index, PAGE_MAX_SIZE).map_err(lmz_err)
-}
-
-/// Joins decoded chunks (an array of Uint8Array) and checks the original's checksum.
-#[wasm_bindgen]
-pub fn join_chunks(bytes: &[u8], pieces: &js_sys::Array) -> Result<Vec<u8>, JsError> {
-    crate::lmz::join(bytes, byte_arrays(pieces)).map_err(lmz_err)
-}
-
 /// Codecs that can make `.lmz` files here (classical ones and integer-engine models).
 #[wasm_bindgen]
 pub fn lmz_codecs() -> Vec<String> {
@@ -286,27 +361,4 @@ pub fn lmz_codecs() -> Vec<String> {
         .into_iter()
         .map(String::from)
         .collect()
-}
-
-/// Continues a file with a codec or model as a generative model. `options` is
-/// `{codec, bytes, seed, temperature, top_k, context, views, prompt_bytes}` (all optional);
-/// the result holds the sample, the rendered file (text, PNG or WAV) and the judge's bits/byte.
-#[wasm_bindgen]
-pub fn generate(
-    bytes: &[u8],
-    name: &str,
-    options: JsValue,
-    progress: &js_sys::Function,
-) -> Result<JsValue, JsError> {
-    let p = prepared(bytes, name)?;
-    let opts: crate::generate::Options = serde_wasm_bindgen::from_value(options).map_err(js_err)?;
-    let mut last = 0.0;
-    let mut report = |f: f64| {
-        if f - last >= 0.01 || f >= 1.0 {
-            last = f;
-            let _ = progress.call1(&JsValue::NULL, &JsValue::from_f64(f));
-        }
-    };
-    let c = crate::generate::continue_file(&p, &opts, &mut report).map_err(js_err)?;
-    to_js(&c)
 }

@@ -302,3 +302,44 @@ fn a_killed_training_run_resumes_from_its_checkpoint() {
     let weights = std::fs::read(ckpt.join("model.lmzw")).unwrap();
     assert!(lmzip::model::Weights::from_bytes(&weights).is_ok());
 }
+
+/// A model folder whose `mix.prime` does not load still gives its model and a cold mix, and says
+/// which file it skipped.
+#[test]
+fn a_bad_prime_leaves_the_model_and_a_cold_mix() {
+    let dir = tmpdir("bad-prime");
+    let models = dir.join("models/alt");
+    std::fs::create_dir_all(&models).unwrap();
+    let shipped = data("../../models/200k/model.lmzi");
+    std::fs::copy(shipped, models.join("model.lmzi")).unwrap();
+    std::fs::write(models.join("mix.prime"), b"not a prime").unwrap();
+    let input = std::fs::read(data("sample.txt")).unwrap();
+    let sample = &input[..1000];
+    let lmzip = |args: &[&str], stdin: &[u8]| {
+        Command::new(BIN)
+            .args(args)
+            .env("LMZIP_MODELS", dir.join("models"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().unwrap().write_all(stdin)?;
+                child.wait_with_output()
+            })
+            .unwrap()
+    };
+    for codec in ["lm-alt", "mix-alt"] {
+        let out = lmzip(&["compress", "-c", codec, "-"], sample);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{codec}: {err}");
+        assert!(
+            err.contains("mix.prime"),
+            "{codec}: the skipped prime is named: {err}"
+        );
+        let back = lmzip(&["decompress", "-"], &out.stdout);
+        assert!(back.status.success(), "{codec}");
+        assert_eq!(back.stdout, sample, "{codec}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -215,9 +215,8 @@ test('the mixing codecs give the same .lmz bytes in Chromium as natively', async
     const m = await import('/pkg/lmzip.js');
     await m.default();
     const model = new Uint8Array(await (await fetch('/models/200k/model.lmzi')).arrayBuffer());
-    m.register_model('200k', model);
     const prime = await fetch('/models/200k/mix.prime');
-    if (prime.ok) m.register_prime('200k', new Uint8Array(await prime.arrayBuffer()));
+    m.register_model('200k', model, prime.ok ? new Uint8Array(await prime.arrayBuffer()) : undefined);
     const data = new Uint8Array(bytes);
     return { cm: [...m.compress(data, 'cm')], mix: [...m.compress(data, 'mix-200k')] };
   }, [...input]);

@@ -61,7 +61,7 @@ test('bad input throws readable errors in wasm, never panics', () => {
   assert.throws(() => lmzip.inspect(new Uint8Array(), 'x.txt'), /empty/);
   // A header declaring 2^40 bytes, every checksum valid: refused before any work.
   assert.throws(() => lmzip.decompress(hostileLmz('gzip', 2n ** 40n, packed)), /above the limit/);
-  assert.throws(() => lmzip.chunk_count(hostileLmz('gzip', 2n ** 40n, packed)), /above the limit/);
+  assert.throws(() => new lmzip.FileSession(hostileLmz('gzip', 2n ** 40n, packed), 'a.lmz').chunk_count(), /above the limit/);
   // After errors the module still works.
   assert.equal(lmzip.decompress(packed).length, 16384);
 });
@@ -75,7 +75,7 @@ test('every input the fuzzers found is an error or a result in wasm, never a tra
       const bytes = readFileSync(join(root, 'tests/data/fuzz', target, file));
       const calls = target === 'modality'
         ? [() => lmzip.inspect(bytes.subarray(1), names[bytes[0] % names.length])]
-        : [() => lmzip.decompress(bytes), () => lmzip.chunk_count(bytes)];
+        : [() => lmzip.decompress(bytes), () => new lmzip.FileSession(bytes, 'a.lmz').chunk_count()];
       for (const call of calls) {
         try {
           call();
@@ -123,16 +123,25 @@ test('a model .lmz crosses native ↔ wasm bit-exactly (integer engine), chunk b
   assert.deepEqual(Buffer.from(fromWasm), fromNative, 'identical .lmz bytes');
   assert.deepEqual(Buffer.from(lmzip.decompress(fromNative)), text);
   assert.deepEqual(cli(['decompress', '-'], fromWasm), text);
-  // The page's parallel path: chunks coded and decoded one by one give the same file.
+  // The page's parallel path: chunks coded and decoded one by one, in a session per file (as a
+  // worker holds it), give the same file.
   const big = readFileSync(sample('sample.txt'));
-  const n = lmzip.lmz_plan(big.length, 'lm-200k');
+  const original = new lmzip.FileSession(big, 'sample.txt');
+  const n = original.plan('lm-200k');
   assert.ok(n >= 1);
-  const chunks = Array.from({ length: n }, (_, i) => lmzip.compress_chunk(big, 'lm-200k', i));
-  const packed = lmzip.assemble(big, 'lm-200k', chunks);
+  const chunks = Array.from({ length: n }, (_, i) => original.compress_chunk('lm-200k', i));
+  const packed = original.assemble('lm-200k', chunks);
   assert.deepEqual(Buffer.from(packed), cli(['compress', '-c', 'lm-200k', '-'], big));
-  assert.equal(lmzip.chunk_count(packed), n);
-  const pieces = Array.from({ length: n }, (_, i) => lmzip.decompress_chunk(packed, i));
-  assert.deepEqual(Buffer.from(lmzip.join_chunks(packed, pieces)), big);
+  assert.throws(() => original.compress_chunk('lm-200k', n), /no chunk/);
+  original.free();
+  const coded = new lmzip.FileSession(packed, 'sample.txt.lmz');
+  assert.equal(coded.chunk_count(), n);
+  const pieces = Array.from({ length: n }, (_, i) => coded.decompress_chunk(i));
+  assert.throws(() => coded.decompress_chunk(n), /no chunk/);
+  assert.deepEqual(Buffer.from(coded.join_chunks(pieces)), big);
+  assert.throws(() => coded.join_chunks(pieces.slice(1)), /checksum/);
+  assert.equal(coded.inspect().lmz, true);
+  coded.free();
   // The model's rows in bench match too.
   const r = lmzip.measure(text, 'a.txt', 'lm-200k', 'chunked', () => {});
   assert.equal(r.roundtrip, true);
@@ -141,10 +150,10 @@ test('a model .lmz crosses native ↔ wasm bit-exactly (integer engine), chunk b
 
 test('mixing codecs (cm, mix-200k with its prime) give the same .lmz bytes in wasm as natively', () => {
   const model = readFileSync(join(root, 'models', '200k', 'model.lmzi'));
-  assert.equal(lmzip.register_model('200k', model), 'lm-200k');
+  // A prime that does not load is refused with the model, and registers nothing.
+  assert.throws(() => lmzip.register_model('200k', model, Buffer.from('not a prime')), /prime/i);
   const prime = join(root, 'models', '200k', 'mix.prime');
-  if (existsSync(prime)) assert.equal(lmzip.register_prime('200k', readFileSync(prime)), 'mix-200k');
-  assert.throws(() => lmzip.register_prime('200k', Buffer.from('not a prime')), /prime/i);
+  assert.equal(lmzip.register_model('200k', model, existsSync(prime) ? readFileSync(prime) : undefined), 'lm-200k');
   for (const name of ['sample.txt', 'sample.png', 'sample.wav']) {
     const original = readFileSync(sample(name)).subarray(0, name.endsWith('.txt') ? 3000 : undefined);
     for (const codec of ['cm', 'mix-200k']) {

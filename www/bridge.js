@@ -89,15 +89,19 @@ export class WorkerPool {
     this.workers = this.workers.filter((s) => s !== slot);
   }
 
-  /** Stops everything now: running jobs die with their workers, queued ones never start. */
+  /**
+   * Stops what is running now: running jobs die with their workers, queued ones never start.
+   * Idle workers stay, with their wasm, models and file, for what comes next.
+   */
   cancel() {
     const err = new CancelledError();
     for (const job of this.queue) job.reject(err);
     this.queue = [];
-    for (const slot of this.workers) {
-      slot.worker.terminate();
-      slot.busy?.reject(err);
+    for (const slot of this.workers.filter((s) => s.busy)) {
+      const job = slot.busy;
+      slot.busy = null;
+      this.retire(slot);
+      job.reject(err);
     }
-    this.workers = [];
   }
 }

@@ -30,15 +30,22 @@ const ready = init().then(async () => {
       const res = await fetch(new URL(`../models/${name}/model.lmzi`, import.meta.url));
       if (!res.ok) continue;
       const bytes = new Uint8Array(await res.arrayBuffer());
-      lmzip.register_model(name, bytes);
-      modelFiles.set(`lm-${name}`, bytes);
       // The mixing codec's learned start; without it mix-<name> starts from scratch.
-      const prime = await fetch(new URL(`../models/${name}/mix.prime`, import.meta.url)).catch(() => null);
-      if (prime?.ok) lmzip.register_prime(name, new Uint8Array(await prime.arrayBuffer()));
+      const primeRes = await fetch(new URL(`../models/${name}/mix.prime`, import.meta.url)).catch(() => null);
+      const prime = primeRes?.ok ? new Uint8Array(await primeRes.arrayBuffer()) : undefined;
+      try {
+        lmzip.register_model(name, bytes, prime);
+      } catch (e) {
+        if (!prime) throw e;
+        console.warn(`models/${name}/mix.prime: ${e.message ?? e}; mix-${name} starts from scratch`);
+        lmzip.register_model(name, bytes);
+      }
+      modelFiles.set(`lm-${name}`, bytes);
     } catch { /* offline or absent: the classical codecs still work */ }
   }
 });
-let file = null; // { key, name, bytes }
+// The open file: its bytes live in wasm memory (sent once per file), with what was decoded from them.
+let session = null;
 
 // The WebGPU device (opened on first use; false without one, or after it failed) and the models on it.
 let gpu;
@@ -58,7 +65,7 @@ async function costs({ codec, max }, progress) {
   try {
     const model = await gpuModel(codec);
     if (model) {
-      const values = await model.costs(lmzip.stream(file.bytes, file.name, max), progress);
+      const values = await model.costs(session.stream(max), progress);
       return { costs: values, backend: gpu.describe };
     }
   } catch (e) {
@@ -66,34 +73,39 @@ async function costs({ codec, max }, progress) {
     console.warn(`WebGPU analysis failed, using the CPU: ${e?.message ?? e}`);
     gpu = false;
   }
-  return { costs: lmzip.byte_costs(file.bytes, file.name, codec, max, progress), backend: 'CPU (integer engine)' };
+  return { costs: session.byte_costs(codec, max, progress), backend: 'CPU (integer engine)' };
 }
 
 const ops = {
-  load({ key, name, bytes }) { file = { key, name, bytes: new Uint8Array(bytes) }; return true; },
+  load({ name, bytes }) {
+    session?.free();
+    session = null;
+    session = new lmzip.FileSession(new Uint8Array(bytes), name);
+    return true;
+  },
   codecs() { return lmzip.codecs(); },
-  inspect() { return lmzip.inspect(file.bytes, file.name); },
-  measure({ codec, mode }, progress) { return lmzip.measure(file.bytes, file.name, codec, mode, progress); },
+  inspect() { return session.inspect(); },
+  measure({ codec, mode }, progress) { return session.measure(codec, mode, progress); },
   costs,
-  compress({ codec }) { return lmzip.compress(file.bytes, codec); },
-  decompress() { return lmzip.decompress(file.bytes); },
+  compress({ codec }) { return session.compress(codec); },
+  decompress() { return session.decompress(); },
   defaultCodec() { return lmzip.default_codec(); },
   lmzCodecs() { return lmzip.lmz_codecs(); },
-  generate(options, progress) { return lmzip.generate(file.bytes, file.name, options, progress); },
+  generate(options, progress) { return session.generate(options, progress); },
   // Chunks of one .lmz are coded and decoded on every worker at once.
-  plan({ codec }) { return lmzip.lmz_plan(file.bytes.byteLength, codec); },
-  compressChunk({ codec, index }) { return lmzip.compress_chunk(file.bytes, codec, index); },
-  assemble({ codec, chunks }) { return lmzip.assemble(file.bytes, codec, chunks); },
-  chunkCount() { return lmzip.chunk_count(file.bytes); },
-  decompressChunk({ index }) { return lmzip.decompress_chunk(file.bytes, index); },
-  join({ pieces }) { return lmzip.join_chunks(file.bytes, pieces); },
+  plan({ codec }) { return session.plan(codec); },
+  compressChunk({ codec, index }) { return session.compress_chunk(codec, index); },
+  assemble({ codec, chunks }) { return session.assemble(codec, chunks); },
+  chunkCount() { return session.chunk_count(); },
+  decompressChunk({ index }) { return session.decompress_chunk(index); },
+  join({ pieces }) { return session.join_chunks(pieces); },
 };
 
 self.onmessage = async ({ data }) => {
   const { id, op, args } = data;
   try {
     await ready;
-    if (!['load', 'codecs', 'defaultCodec', 'lmzCodecs'].includes(op) && !file) throw new Error('no file loaded');
+    if (!['load', 'codecs', 'defaultCodec', 'lmzCodecs'].includes(op) && !session) throw new Error('no file loaded');
     let last = 0;
     const progress = (f) => {
       const now = performance.now();

@@ -192,7 +192,7 @@ struct TrainArgs {
     /// Warm-up steps.
     #[arg(long, default_value_t = 1000)]
     warmup: u64,
-    /// Evaluate every N steps.
+    /// Evaluate every N steps (0: only at the end).
     #[arg(long, default_value_t = 500)]
     eval_every: u64,
     /// Validation windows.
@@ -299,6 +299,7 @@ fn train_cmd(a: TrainArgs) -> Res<()> {
         home.join(".cache/lmzip")
             .join(format!("{}-{}", a.preset, a.seq_len))
     });
+    config.check()?;
     let backend = train::Backend::parse(&a.backend)
         .ok_or(format!("unknown backend {:?} (flex, wgpu)", a.backend))?;
     let mut corpus = Corpus::load(&a.data, config.holdout, config.seq_len)?;
@@ -363,26 +364,27 @@ fn load_models() {
             if !files.iter().any(|f| f.is_file()) || !seen.insert(name.clone()) {
                 continue;
             }
-            for file in files.iter().filter(|f| f.is_file()) {
-                match std::fs::read(file)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| {
-                        codecs::lm::register(&name, &b)
-                            .map(|_| ())
-                            .map_err(|e| e.to_string())
-                    }) {
-                    Ok(()) => {}
-                    Err(e) => eprintln!("lmzip: skipping model {}: {e}", file.display()),
-                }
-            }
             // The mixing codec's learned starting state, where the model has one.
-            let prime = dir.join("mix.prime");
-            if let (Some(lm), Ok(b)) = (
-                codecs::lm::find(&format!("lm-{name}")),
-                std::fs::read(&prime),
-            ) {
-                if let Err(e) = codecs::mix::register(lm, Some(&b)) {
-                    eprintln!("lmzip: skipping {}: {e}", prime.display());
+            let prime_path = dir.join("mix.prime");
+            let prime = std::fs::read(&prime_path).ok();
+            for file in files.iter().filter(|f| f.is_file()) {
+                let primed = |prime: Option<&[u8]>| {
+                    std::fs::read(file)
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| {
+                            codecs::lm::register_primed(&name, &b, prime)
+                                .map(|_| ())
+                                .map_err(|e| e.to_string())
+                        })
+                };
+                let mut done = primed(prime.as_deref());
+                if let (Err(e), Some(_)) = (&done, &prime) {
+                    // A prime that does not fit: the model still loads, its mix starts cold.
+                    eprintln!("lmzip: skipping {}: {e}", prime_path.display());
+                    done = primed(None);
+                }
+                if let Err(e) = done {
+                    eprintln!("lmzip: skipping model {}: {e}", file.display());
                 }
             }
         }

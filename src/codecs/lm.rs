@@ -380,14 +380,28 @@ impl LmCodec {
 
 static MODELS: RwLock<Vec<&'static LmCodec>> = RwLock::new(Vec::new());
 
-/// Makes a model file available to `by_name`, `.lmz` files and bench; returns its codec.
+/// Makes a model file available to `by_name`, `.lmz` files and bench, with `mix-<name>` beside
+/// it (an integer-engine model) starting from scratch; returns its codec.
 pub fn register(name: &str, file: &[u8]) -> Result<&'static LmCodec, CodecError> {
+    register_primed(name, file, None)
+}
+
+/// [`register`], with `mix-<name>` starting from `prime` (a prime file's bytes) where given. A
+/// prime that does not load is an error and registers nothing.
+pub fn register_primed(
+    name: &str,
+    file: &[u8],
+    prime: Option<&[u8]>,
+) -> Result<&'static LmCodec, CodecError> {
     let codec: &'static LmCodec = Box::leak(Box::new(LmCodec::new(name, file)?));
+    let mix = super::mix::codec_for(codec, prime)?;
     let mut list = MODELS.write().unwrap_or_else(|e| e.into_inner());
     list.retain(|c| c.name != codec.name);
     list.push(codec);
     drop(list);
-    super::mix::register(codec, None)?;
+    if let Some(mix) = mix {
+        super::mix::add(mix);
+    }
     Ok(codec)
 }
 

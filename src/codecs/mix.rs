@@ -373,11 +373,23 @@ pub fn register(
     lm: &'static LmCodec,
     prime: Option<&[u8]>,
 ) -> Result<Option<&'static MixCodec>, CodecError> {
+    let codec = codec_for(lm, prime)?;
+    if let Some(codec) = codec {
+        add(codec);
+    }
+    Ok(codec)
+}
+
+/// The mixing codec over `lm` with `prime`, not yet registered; `None` for a float model.
+pub(crate) fn codec_for(
+    lm: &'static LmCodec,
+    prime: Option<&[u8]>,
+) -> Result<Option<&'static MixCodec>, CodecError> {
     if lm.int_model().is_none() {
         return Ok(None);
     }
     let short = lm.name().strip_prefix("lm-").unwrap_or(lm.name());
-    let codec: &'static MixCodec = Box::leak(Box::new(MixCodec::new(
+    let codec = MixCodec::new(
         format!("mix-{short}"),
         format!(
             "context mixing with {} as a prior ({})",
@@ -386,11 +398,15 @@ pub fn register(
         ),
         Some(lm),
         prime,
-    )?));
+    )?;
+    Ok(Some(Box::leak(Box::new(codec))))
+}
+
+/// Registers `codec`, replacing one of the same name.
+pub(crate) fn add(codec: &'static MixCodec) {
     let mut list = MIXES.write().unwrap_or_else(|e| e.into_inner());
     list.retain(|c| c.name != codec.name);
     list.push(codec);
-    Ok(Some(codec))
 }
 
 /// `cm`, then every registered `mix-<model>`.
