@@ -2,7 +2,7 @@
 // download and cross-decode .lmz files, and check bad input, cancel and responsiveness.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { serve } from '../scripts/serve.mjs';
@@ -82,18 +82,18 @@ test('sizes on the page equal the CLI for real text, image and audio', async () 
     await waitDone(page, name);
     const sizes = await tableSizes(page);
     const expected = [...native.values()].filter((r) => r.file.endsWith(name));
-    // Every model shipped in models/ is measured on the page too, or skipped with the reason when
-    // the file is more than it codes in the browser (the page scales that limit by model size).
+    // Every model shipped in models/ is measured on the page too, or, when it would take long on
+    // this file in the browser (the page scales that limit by model size), offered with its time.
     assert.ok(expected.length >= 10, `${name}: ${expected.length} native rows`);
     let measuredModels = 0;
     for (const r of expected) {
       const got = sizes.get(`${r.codec}|${r.mode}`);
       assert.ok(got, `${name}: no ${r.codec} ${r.mode} on the page`);
       if (got.skipped) {
-        // Only a model too big for this file in the browser may be skipped, and it says why.
-        assert.ok(/^(lm|mix)-/.test(r.codec), `${name}: ${r.codec} skipped`);
-        assert.match(got.note, /codes files up to [\d,]+ bytes/);
-        assert.equal(got.text, 'skipped');
+        // Only a model that would take long on this file waits for the user's go, saying how long.
+        assert.ok(/^(lm|mix)-/.test(r.codec), `${name}: ${r.codec} waits`);
+        assert.match(got.note, /would take about \d/);
+        assert.match(got.text, /^measure \(≈ [\d.]+ (s|min|h)\)$/);
         continue;
       }
       measuredModels += /^(lm|mix)-/.test(r.codec) ? 1 : 0;
@@ -155,6 +155,39 @@ test('where the bits go on WebGPU (?gpu=on, the software adapter) agrees with th
   assert.equal(on.spans.length, off.spans.length);
   const gap = on.spans.reduce((a, v, i) => a + Math.abs(v - off.spans[i]), 0) / on.spans.length;
   assert.ok(gap < 0.1, `characters differ by ${gap} bits on average`);
+});
+
+test('a model that would take long waits for the user, says how long, and measures when asked', async () => {
+  const text = readFileSync(sample('sample.txt')).subarray(0, 3000);
+  // A low automatic limit (as a big file would meet): every predictive codec waits.
+  const { page, errors } = await openPage({ models: true, query: 'auto-limit=1000' });
+  await page.setInputFiles('#file', { name: 'part.txt', mimeType: 'text/plain', buffer: text });
+  await waitDone(page, 'part.txt');
+  const offer = page.locator('#results tr[data-codec="lm-200k"] td[data-mode="whole"] button.offer');
+  assert.match(await offer.textContent(), /^measure \(≈ [\d.]+ (s|min|h)\)$/);
+  assert.equal(await page.locator('#results tr[data-codec="cm"] td[data-mode="whole"] button.offer').count(), 1);
+  await page.screenshot({ path: join(shots, 'page-offer.png'), fullPage: true });
+  // Started and cancelled (lm-3m: long enough to still be running), it offers itself again.
+  const big = '#results tr[data-codec="lm-3m"] td[data-mode="chunked"]';
+  await page.locator(`${big} button.offer`).click();
+  await page.waitForSelector(`${big}.pending`);
+  await page.click('#cancel');
+  await page.waitForSelector(`${big} button.offer`);
+  assert.match(await page.locator('#error').textContent(), /Cancelled/);
+  // Started and left to finish, the row fills with the CLI's size for the same bytes.
+  await page.locator('#results tr[data-codec="lm-200k"] td[data-mode="whole"] button.offer').click();
+  const cell = '#results tr[data-codec="lm-200k"] td[data-mode="whole"][data-part="bytes"][data-bytes]';
+  await page.waitForSelector(cell, { timeout: 120_000 });
+  const got = await page.$eval(cell, (td) => ({ bytes: Number(td.dataset.bytes), roundtrip: td.dataset.roundtrip }));
+  const part = join(shots, 'part.txt');
+  writeFileSync(part, text);
+  const doc = JSON.parse(cli(['bench', '--json', '--codec', 'lm-200k', '--mode', 'whole', part]).toString());
+  assert.equal(got.bytes, doc.results[0].compressed_bytes);
+  assert.equal(got.roundtrip, 'true');
+  // Where the bits go now has a model to draw.
+  await page.waitForSelector('#bits-info[data-mean]', { timeout: 120_000 });
+  assert.deepEqual(errors, []);
+  await page.close();
 });
 
 test('a dropped FLAC file is decoded as audio and measured', async () => {

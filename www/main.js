@@ -4,15 +4,18 @@ import { BITS_MAX, RAMP_CSS, TEXT_SPAN, drawPlot, imageView, meanBits, textView 
 
 const MAX_BYTES = 100 * 1024 * 1024; // the library refuses more (modality::MAX_INPUT_BYTES)
 const MODES = ['whole', 'chunked'];
-// A model codec (the integer engine in wasm) codes a few KB per second: run it on files up to this size only.
-const LM_LIMIT = 64 * 1024;
-/** The model size LM_LIMIT is set for; bigger models get proportionally fewer bytes (same wait). */
+const query = new URLSearchParams(location.search);
+// A model codec (the integer engine in wasm) codes a few KB per second: past this many bytes
+// (for a 1M-parameter model; bigger ones get proportionally fewer, for the same wait) the page
+// says how long it would take and waits for the user's go. `?auto-limit=N` sets it (tests).
+const LM_LIMIT = Number(query.get('auto-limit')) || 64 * 1024;
+/** The model size LM_LIMIT is set for. */
 const LM_LIMIT_PARAMS = 1_000_000;
 
 // The context-mixing coder without a model (cm) codes about 100 KB per second in wasm.
-const CM_LIMIT = 8 * 1024 * 1024;
+const CM_LIMIT = Number(query.get('auto-limit')) || 8 * 1024 * 1024;
 
-/** The most stream bytes a model codec measures in the page. */
+/** The most stream bytes a model codec measures in the page without asking. */
 function lmLimit(params) {
   return Math.min(LM_LIMIT, Math.floor(LM_LIMIT * LM_LIMIT_PARAMS / Math.max(params ?? 0, 1)));
 }
@@ -20,17 +23,48 @@ function lmLimit(params) {
 /** Whether a codec learns by prediction (a model, a mix or cm): slow, and has costs per byte. */
 const predictive = (c) => c.startsWith('lm-') || c.startsWith('mix-') || c === 'cm';
 
-/** The most stream bytes a predictive codec (`params` for a model's size) measures in the page. */
+/** The most stream bytes a predictive codec (`params` for a model's size) measures without asking. */
 const limitOf = (codec, params) => (codec === 'cm' ? CM_LIMIT : lmLimit(params));
+
+/**
+ * Seconds one measurement (encode, then decode to verify) takes in a worker: per byte for the
+ * context-mixing part, per byte and parameter for a transformer. Starts from what this machine
+ * class measured (lm-200k ≈ 8.5 KB/s each way in wasm, cm ≈ 100 KB/s) and learns from every
+ * predictive run on this page, so the estimates follow the user's machine.
+ */
+const speed = { perByteParam: 2 / (8500 * 200_000), perByte: 2 / 100_000 };
+
+function estimateSeconds(codec, params, bytes) {
+  const model = codec.startsWith('lm-') || codec.startsWith('mix-') ? speed.perByteParam * (params ?? 0) : 0;
+  const mixing = codec === 'cm' || codec.startsWith('mix-') ? speed.perByte : 0;
+  return bytes * (model + mixing);
+}
+
+/** Learns the speeds from a finished run (`r`, a measure result) of `codec`. */
+function learnSpeed(codec, params, r) {
+  const seconds = r.encode_seconds + r.decode_seconds;
+  if (!(seconds > 0.05) || !(r.bytes > 0)) return;
+  const per = seconds / r.bytes;
+  const blend = (old, seen) => 0.5 * old + 0.5 * seen;
+  if (codec === 'cm') speed.perByte = blend(speed.perByte, per);
+  else if (codec.startsWith('lm-') && params) speed.perByteParam = blend(speed.perByteParam, per / params);
+}
+
+/** A duration as people say it: "40 s", "3 min", "1.5 h". */
+function humanTime(s) {
+  if (s < 90) return `${Math.max(1, Math.round(s))} s`;
+  if (s < 90 * 60) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
 const $ = (sel) => document.querySelector(sel);
 
-const models = new URLSearchParams(location.search).get('models');
-const gpuMode = new URLSearchParams(location.search).get('gpu');
+const models = query.get('models');
+const gpuMode = query.get('gpu');
 const workerQuery = new URLSearchParams();
 if (models === 'none') workerQuery.set('models', 'none');
 if (gpuMode) workerQuery.set('gpu', gpuMode);
 const pool = new WorkerPool(undefined, workerQuery.size ? `?${workerQuery}` : '');
-let current = null; // { file: {key, name, bytes}, info, results: Map }
+let current = null; // { file: {key, name, bytes}, info, params: Map, results: [] }
 let fileCounter = 0;
 
 const fmt = new Intl.NumberFormat('en-US');
@@ -150,6 +184,58 @@ function failRow(codec, mode, msg, cls = 'fail') {
   }
 }
 
+/**
+ * A codec that would take long on this file: its cells say how long, and a button in each mode
+ * starts it (with the status bar's progress and Cancel).
+ */
+function offerRow(codec, mode, seconds) {
+  const tr = $(`#results tr[data-codec="${codec}"]`);
+  const why = `${codec} would take about ${humanTime(seconds)} on this file in the browser (the CLI is faster)`;
+  for (const td of tr?.querySelectorAll(`td[data-mode="${mode}"]`) ?? []) {
+    td.classList.remove('pending'); td.classList.add('skipped'); td.title = why;
+    td.textContent = '—';
+    if (td.dataset.part !== 'bytes') continue;
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'offer';
+    button.textContent = `measure (≈ ${humanTime(seconds)})`;
+    button.title = why;
+    button.setAttribute('aria-label', `Measure ${codec} ${mode}: about ${humanTime(seconds)}`);
+    button.addEventListener('click', () => runOffered(codec, mode));
+    td.replaceChildren(button);
+  }
+}
+
+/** Measures one codec in one mode that the user asked for, then updates the table and plots. */
+async function runOffered(codec, mode) {
+  const at = current;
+  const tr = $(`#results tr[data-codec="${codec}"]`);
+  for (const td of tr?.querySelectorAll(`td[data-mode="${mode}"]`) ?? []) {
+    td.classList.remove('skipped'); td.classList.add('pending'); td.textContent = '…';
+  }
+  const label = `Measuring ${codec} (${mode})…`;
+  setStatus(label, 0);
+  try {
+    const r = await pool.run('measure', { codec, mode }, at.file, (f) => setStatus(label, f), { urgent: true });
+    if (current !== at) return;
+    learnSpeed(codec, at.params.get(codec), r);
+    at.results.push(r);
+    fillRow(r);
+    drawChart(at.results);
+    markBest(at.results);
+    if (mode === 'whole') fillBitsChoice(at.results);
+  } catch (e) {
+    if (current !== at) return;
+    if (e instanceof CancelledError) {
+      offerRow(codec, mode, estimateSeconds(codec, at.params.get(codec), at.info.bytes));
+      return;
+    }
+    failRow(codec, mode, e.message);
+  } finally {
+    if (current === at) setStatus(null);
+  }
+}
+
 function drawChart(results) {
   const svg = $('#chart');
   const codecs = [...new Set(results.map((r) => r.codec))];
@@ -189,6 +275,7 @@ function drawChart(results) {
 }
 
 function markBest(results) {
+  for (const td of document.querySelectorAll('#results td[data-best]')) td.removeAttribute('data-best');
   for (const mode of MODES) {
     const ok = results.filter((r) => r.mode === mode && r.roundtrip);
     if (!ok.length) continue;
@@ -216,7 +303,7 @@ async function analyse(file) {
 
   const tooBig = (c) => predictive(c) && info.bytes > limitOf(c, params.get(c));
   for (const codec of info.codecs.filter(tooBig)) {
-    for (const mode of MODES) failRow(codec, mode, `skipped: this codec codes files up to ${fmt.format(limitOf(codec, params.get(codec)))} bytes in the browser; use the CLI`, 'skipped');
+    for (const mode of MODES) offerRow(codec, mode, estimateSeconds(codec, params.get(codec), info.bytes));
   }
   const jobs = info.codecs
     .filter((c) => !tooBig(c))
@@ -229,10 +316,12 @@ async function analyse(file) {
   };
   update();
   const results = [];
+  current.results = results;
   await Promise.all(jobs.map(async ({ codec, mode }) => {
     const key = `${codec}/${mode}`;
     try {
       const r = await pool.run('measure', { codec, mode }, file, (f) => { fractions.set(key, f); update(); });
+      if (predictive(codec)) learnSpeed(codec, params.get(codec), r);
       results.push(r);
       fillRow(r);
       drawChart(results);
@@ -497,7 +586,7 @@ async function open(name, bytes) {
     showError(`${name} is ${fmt.format(bytes.byteLength)} bytes; this page handles files up to ${fmt.format(MAX_BYTES)} bytes.`);
     return;
   }
-  current = { file: { key: ++fileCounter, name, bytes }, info: null };
+  current = { file: { key: ++fileCounter, name, bytes }, info: null, results: [] };
   try {
     await analyse(current.file);
   } catch (e) {
