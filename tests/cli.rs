@@ -343,3 +343,40 @@ fn a_bad_prime_leaves_the_model_and_a_cold_mix() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Temporary files that a killed run left beside the output (kill -9 allows no clean-up) are
+/// removed by the next run to the same output; one of a running process is left alone.
+#[cfg(target_os = "linux")]
+#[test]
+fn temporary_files_of_a_killed_run_are_removed() {
+    let dir = tmpdir("stale");
+    let input = dir.join("in.txt");
+    std::fs::write(&input, b"some text to compress, some text to compress").unwrap();
+    let out = dir.join("in.txt.lmz");
+    // No process has this id (above Linux's pid_max).
+    let stale = dir.join(".in.txt.lmz.999999999.lmzip-tmp");
+    let live = dir.join(format!(".in.txt.lmz.{}.lmzip-tmp", std::process::id()));
+    let other = dir.join(".notes.txt.999999999.lmzip-tmp");
+    for f in [&stale, &live, &other] {
+        std::fs::write(f, b"half-written").unwrap();
+    }
+    let r = run(
+        &[
+            "compress",
+            "-c",
+            "gzip",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    assert!(!stale.exists(), "the killed run's file is gone");
+    assert!(err.contains("left by an interrupted run"), "{err}");
+    assert!(live.exists(), "a running process's file stays");
+    assert!(other.exists(), "another output's file stays");
+    assert!(out.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -492,6 +492,7 @@ impl Temp {
             _ => PathBuf::from("."),
         };
         let stem = target.file_name().unwrap_or_default().to_string_lossy();
+        remove_stale(&dir, &stem, suffix);
         let path = dir.join(format!(".{stem}.{}{suffix}", std::process::id()));
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -530,6 +531,39 @@ impl Drop for Temp {
         let _ = std::fs::remove_file(&self.path);
         let mut temps = TEMPS.lock().unwrap_or_else(|e| e.into_inner());
         temps.retain(|p| p != &self.path);
+    }
+}
+
+/// Removes the temporary files for `stem` that a killed run left in `dir` (`kill -9` or a power
+/// cut leave no chance to clean up): those whose process is gone. Only where the system says
+/// which processes run (`/proc`); elsewhere they stay.
+fn remove_stale(dir: &Path, stem: &str, suffix: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{stem}.");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|n| n.strip_suffix(suffix))
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let path = entry.path();
+            if std::fs::remove_file(&path).is_ok() {
+                eprintln!(
+                    "lmzip: removed {}, left by an interrupted run",
+                    path.display()
+                );
+            }
+        }
     }
 }
 
