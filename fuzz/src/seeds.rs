@@ -75,7 +75,7 @@ fn main() -> Result<(), String> {
                 .collect::<Vec<_>>()
         })
         .unwrap_or_default();
-    let samples = ["png", "jpg", "flac", "wav"]
+    let samples = ["png", "jpg", "flac", "wav", "mp3", "ogg"]
         .map(|e| root.join(format!("tests/data/sample.{e}")))
         .into_iter()
         .chain(media);

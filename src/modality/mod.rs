@@ -266,5 +266,31 @@ mod tests {
         // FLAC is lossless: the same samples as the WAV it was made from.
         assert_eq!(flac.stream, wav.stream);
         assert_eq!(flac.layout, wav.layout);
+
+        // MP3 and Ogg Vorbis are lossy and pad the clip (encoder delay, whole frames): the same
+        // rate, about the same length, and the same sound where the samples line up best.
+        let mp3 = prepare(include_bytes!("../../tests/data/sample.mp3"), "s.mp3").unwrap();
+        let ogg = prepare(include_bytes!("../../tests/data/sample.ogg"), "s.ogg").unwrap();
+        for (name, p) in [("mp3", &mp3), ("ogg", &ogg)] {
+            assert_eq!(p.modality, Modality::Audio, "{name}");
+            assert_eq!(p.layout, wav.layout, "{name}");
+            let n = p.stream.len();
+            assert!((22_000..28_000).contains(&n), "{name}: {n} samples");
+            let best = (0..2_000)
+                .map(|lag| {
+                    let pairs = wav
+                        .stream
+                        .iter()
+                        .zip(p.stream.iter().skip(lag))
+                        .take(20_000);
+                    pairs.map(|(&a, &b)| u64::from(a.abs_diff(b))).sum::<u64>() / 20_000
+                })
+                .min()
+                .unwrap();
+            assert!(
+                best < 4,
+                "{name}: mean difference {best} levels at the best lag"
+            );
+        }
     }
 }
