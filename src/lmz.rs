@@ -115,6 +115,14 @@ pub enum LmzError {
         /// How many chunks there are.
         count: usize,
     },
+    /// Coded chunks handed to `assemble` that are not the plan's.
+    #[error("{got} coded chunks where the plan has {expected}")]
+    ChunkCount {
+        /// Chunks given.
+        got: usize,
+        /// Chunks planned.
+        expected: usize,
+    },
     /// The decoded data does not match the original's checksum: nothing is returned.
     #[error(
         "the decoded data does not match the original checksum; refusing to return wrong bytes"
@@ -146,7 +154,9 @@ impl LmzError {
             Self::TooLarge { .. } => {
                 "if you trust this file, raise the limit (lmzip decompress --max-size)"
             }
-            Self::NoSuchChunk { .. } => "ask for a chunk the file has (a caller's mistake)",
+            Self::NoSuchChunk { .. } | Self::ChunkCount { .. } => {
+                "the calling program asked for chunks that do not exist: a bug in that program"
+            }
             _ => "the file is damaged and nothing was written: only an intact copy can be decompressed",
         }
     }
@@ -228,7 +238,10 @@ pub fn compress_chunk(data: &[u8], codec: &str, index: usize) -> Result<Vec<u8>,
 pub fn assemble(data: &[u8], codec: &str, chunks: Vec<Vec<u8>>) -> Result<Vec<u8>, LmzError> {
     let (count, chunk_size) = plan(data.len(), codec)?;
     if chunks.len() != count {
-        return Err(unknown(codec));
+        return Err(LmzError::ChunkCount {
+            got: chunks.len(),
+            expected: count,
+        });
     }
     let coded: usize = chunks.iter().map(Vec::len).sum();
     let stored = data.is_empty() || codec == STORED || coded >= data.len();
@@ -556,6 +569,16 @@ mod tests {
         assert!(matches!(
             compress_chunk(&data, &name, 3),
             Err(LmzError::NoSuchChunk { index: 3, count: 3 })
+        ));
+        let two: Vec<Vec<u8>> = (0..2)
+            .map(|i| compress_chunk(&data, &name, i).unwrap())
+            .collect();
+        assert!(matches!(
+            assemble(&data, &name, two),
+            Err(LmzError::ChunkCount {
+                got: 2,
+                expected: 3
+            })
         ));
 
         // Opened once, the same chunks come out, and the same checks hold.
