@@ -36,19 +36,11 @@ impl FileSession {
     }
 
     fn prepared(&mut self) -> Result<&Prepared, JsError> {
-        if self.prepared.is_none() {
-            let p = modality::prepare(&self.bytes, &self.name).map_err(js_err)?;
-            self.prepared = Some(p);
-        }
-        Ok(self.prepared.as_ref().expect("just prepared"))
+        prepared(&mut self.prepared, &self.bytes, &self.name)
     }
 
     fn opened(&mut self) -> Result<&crate::lmz::Opened, JsError> {
-        if self.lmz.is_none() {
-            let o = crate::lmz::Opened::new(&self.bytes, PAGE_MAX_SIZE).map_err(lmz_err)?;
-            self.lmz = Some(o);
-        }
-        Ok(self.lmz.as_ref().expect("just opened"))
+        opened(&mut self.lmz, &self.bytes)
     }
 
     /// Decodes the file into its stream and says which codecs apply.
@@ -89,9 +81,9 @@ impl FileSession {
         let codec = codecs::by_name(codec).ok_or_else(|| JsError::new("unknown codec"))?;
         let mode =
             Mode::parse(mode).ok_or_else(|| JsError::new("mode must be whole or chunked"))?;
-        let name = self.name.clone();
-        let p = self.prepared()?;
-        let r = bench::measure(p, &name, codec, mode, &mut reporter(progress)).map_err(js_err)?;
+        let p = prepared(&mut self.prepared, &self.bytes, &self.name)?;
+        let r =
+            bench::measure(p, &self.name, codec, mode, &mut reporter(progress)).map_err(js_err)?;
         to_js(&r)
     }
 
@@ -152,9 +144,9 @@ impl FileSession {
 
     /// Decodes one chunk of the file's `.lmz` (workers decode chunks in parallel).
     pub fn decompress_chunk(&mut self, index: usize) -> Result<Vec<u8>, JsError> {
-        self.opened()?;
-        let opened = self.lmz.as_ref().expect("opened");
-        opened.decode_chunk(&self.bytes, index).map_err(lmz_err)
+        opened(&mut self.lmz, &self.bytes)?
+            .decode_chunk(&self.bytes, index)
+            .map_err(lmz_err)
     }
 
     /// Joins decoded chunks (an array of Uint8Array) and checks the original's checksum.
@@ -184,6 +176,30 @@ impl FileSession {
         let c = crate::generate::continue_file(p, &opts, &mut report).map_err(js_err)?;
         to_js(&c)
     }
+}
+
+// The session's caches, filled on first use: free functions of the fields they need, so that a
+// method can hold one while it reads the file's bytes or name.
+
+fn prepared<'a>(
+    slot: &'a mut Option<Prepared>,
+    bytes: &[u8],
+    name: &str,
+) -> Result<&'a Prepared, JsError> {
+    if slot.is_none() {
+        *slot = Some(modality::prepare(bytes, name).map_err(js_err)?);
+    }
+    Ok(slot.as_ref().expect("just prepared"))
+}
+
+fn opened<'a>(
+    slot: &'a mut Option<crate::lmz::Opened>,
+    bytes: &[u8],
+) -> Result<&'a crate::lmz::Opened, JsError> {
+    if slot.is_none() {
+        *slot = Some(crate::lmz::Opened::new(bytes, PAGE_MAX_SIZE).map_err(lmz_err)?);
+    }
+    Ok(slot.as_ref().expect("just opened"))
 }
 
 /// A one-call session over a copy of `bytes` (the free functions below, for callers that code
