@@ -12,7 +12,7 @@
 
 use super::fixed::{self, normalize_into, shift, ACT_BITS, Q, QK_BITS};
 use super::forward::{add, attend, rotate, weigh, IntModel, Layer, LayerCache, Scratch};
-use super::kernels;
+use super::kernels::{self, BLOCK};
 use crate::coder::FreqTable;
 use crate::model::{ModelConfig, VOCAB};
 
@@ -257,13 +257,12 @@ impl IntModel {
             b.embed(self, r, t);
         }
         let mut scratch = Scratch::new(&c);
-        let (mut qh, mut kh) = (vec![0i16; n * hd], vec![0i16; n * hd]);
-        let mut seg = vec![0i32; heads * n * n];
+        let mut scores = vec![0i32; QUERY_BLOCK * c.context.next_multiple_of(BLOCK)];
         for l in &self.layers {
             b.project(self, l, n, |r| r);
             // Attention. A key or value exponent above every earlier one rescales the cache
             // there, as in a session; between such positions the cache only grows, so each
-            // such segment's queries are scored against it in one block product per head.
+            // such segment's queries are scored against it in block products per head.
             let mut cache = LayerCache::new(&c);
             let (mut kmax, mut vmax) = (i32::MIN, i32::MIN);
             let mut s0 = 0;
@@ -278,40 +277,23 @@ impl IntModel {
                     let rows = r * d..(r + 1) * d;
                     cache.push(&mut b.k[rows.clone()], b.ek[r], &mut b.v[rows], b.ev[r], r);
                 }
-                let rows = s1 - s0;
                 for head in 0..heads {
-                    let col = head * hd..(head + 1) * hd;
-                    for (i, row) in b.q[s0 * d..s1 * d].chunks_exact(d).enumerate() {
-                        qh[i * hd..(i + 1) * hd].copy_from_slice(&row[col.clone()]);
-                    }
-                    for (t, row) in cache.keys()[..s1 * d].chunks_exact(d).enumerate() {
-                        kh[t * hd..(t + 1) * hd].copy_from_slice(&row[col.clone()]);
-                    }
-                    let block = &mut seg[head * rows * s1..(head + 1) * rows * s1];
                     // Blocks of queries against the keys they see (the causal triangle).
-                    for i0 in (0..rows).step_by(QUERY_BLOCK) {
-                        let i1 = (i0 + QUERY_BLOCK).min(rows);
-                        let seen = s0 + i1;
-                        let (qs, ks) = (&qh[i0 * hd..i1 * hd], &kh[..seen * hd]);
-                        kernels::dots(qs, ks, hd, &mut block[i0 * s1..], s1);
+                    for i0 in (s0..s1).step_by(QUERY_BLOCK) {
+                        let i1 = (i0 + QUERY_BLOCK).min(s1);
+                        let width = i1.next_multiple_of(BLOCK);
+                        let q = &b.q[i0 * d + head * hd..];
+                        let keys = cache.keys(head, i1);
+                        kernels::matmul(q, d, i1 - i0, hd, keys, &mut scores, width);
+                        for r in i0..i1 {
+                            let row = &scores[(r - i0) * width..][..r + 1];
+                            let out = &mut b.wide2[r * d + head * hd..r * d + (head + 1) * hd];
+                            let eqk = b.eq[r] + cache.key_e();
+                            weigh(self, eqk, row, cache.values(head), &mut scratch.soft, out);
+                        }
                     }
                 }
-                for (i, r) in (s0..s1).enumerate() {
-                    let nt = r + 1;
-                    for head in 0..heads {
-                        let from = (head * rows + i) * s1;
-                        scratch.scores[head * nt..(head + 1) * nt]
-                            .copy_from_slice(&seg[from..from + nt]);
-                    }
-                    let out = &mut b.wide2[r * d..(r + 1) * d];
-                    weigh(
-                        self,
-                        b.eq[r] + cache.key_e(),
-                        cache.values(),
-                        nt,
-                        &mut scratch,
-                        out,
-                    );
+                for r in s0..s1 {
                     b.attended(r, cache.value_e() - 16);
                 }
                 s0 = s1;
@@ -420,8 +402,8 @@ impl IntLanes<'_> {
                     b.ev[r],
                     p,
                 );
-                let query = cache.query(&b.q[rows.clone()], b.eq[r], p + 1);
-                attend(m, query, &mut self.scratch, &mut b.wide2[rows]);
+                let (q, out) = (&b.q[rows.clone()], &mut b.wide2[rows]);
+                attend(m, cache, q, b.eq[r], p + 1, &mut self.scratch, out);
                 b.attended(r, cache.value_e() - 16);
             }
             b.finish_layer(m, l, n);

@@ -144,14 +144,6 @@ pub fn gelu(x: i64, table: &[i32]) -> i64 {
     a + rshift((b - a) * fr, step_bits)
 }
 
-/// `i16 · i16` dot product accumulated in i32; callers keep it from overflowing.
-#[inline(always)]
-pub fn dot(a: &[i16], b: &[i16]) -> i32 {
-    a.iter().zip(b).fold(0i32, |s, (&x, &y)| {
-        s.wrapping_add(i32::from(x) * i32::from(y))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,10 +6,10 @@
 
 use super::file::IntWeights;
 use super::fixed::{
-    self, div_round, dot, isqrt, normalize_into, normalize_wide, pow2_neg, rshift, shift, ACT_BITS,
+    self, div_round, isqrt, normalize_into, normalize_wide, pow2_neg, rshift, shift, ACT_BITS,
     EXP2_STEPS, EXP_BITS, GELU_ENTRIES, Q, QK_BITS, ROPE_BITS,
 };
-use super::kernels;
+use super::kernels::{self, Packed, BLOCK};
 use crate::coder::{FreqTable, TOTAL};
 use crate::model::{ModelConfig, WeightsError, VOCAB};
 
@@ -23,6 +23,7 @@ const MAX_ALIGN: i32 = 30;
 /// `y = x·W (+ b)`: int8 weights per output row, a fixed-point scale per output channel.
 pub(super) struct Linear {
     n_in: usize,
+    /// Packed for [`kernels::matmul`].
     w: Vec<i16>,
     mul: Vec<i64>,
     e: i32,
@@ -50,7 +51,7 @@ impl Linear {
         };
         Ok(Self {
             n_in,
-            w: weights.iter().map(|&v| v as i16).collect(),
+            w: kernels::pack(&weights.iter().map(|&v| v as i16).collect::<Vec<_>>(), n_in),
             mul: wide(w.get(&format!("{name}.mul"), &[n_out])?),
             e: exponent(w.scalar(&format!("{name}.e"))?, name)?,
             bias,
@@ -59,21 +60,10 @@ impl Linear {
 
     /// Writes `x·W (+ b)` as mantissas into `y` and returns their exponent.
     #[inline(always)]
-    fn apply(&self, x: &[i16], ex: i32, y: &mut [i64]) -> i32 {
-        let ey = ex + self.e;
-        for ((o, row), &m) in y
-            .iter_mut()
-            .zip(self.w.chunks_exact(self.n_in))
-            .zip(&self.mul)
-        {
-            *o = i64::from(dot(x, row)) * m;
-        }
-        if let Some((b, be)) = &self.bias {
-            for (o, &bv) in y.iter_mut().zip(b) {
-                *o = o.saturating_add(shift(bv, be - ey));
-            }
-        }
-        ey
+    fn apply(&self, x: &[i16], ex: i32, y: &mut [i64], sums: &mut [i32]) -> i32 {
+        let mut ey = [0];
+        self.apply_rows(x, &[ex], y, &mut ey, sums);
+        ey[0]
     }
 
     /// [`Linear::apply`] on every row of `x` (`n_in` wide) into the rows of `y`, each row's
@@ -90,21 +80,17 @@ impl Linear {
     ) {
         let (n_in, n_out) = (self.n_in, self.mul.len());
         let rows = ex.len();
-        // Tiles: 16 KB of weight rows (L1) against 64 KB of input rows (L2).
-        let w_block = (8192 / n_in).max(1);
-        let x_block = (32768 / n_in).max(4);
-        for r0 in (0..rows).step_by(x_block) {
-            let r1 = (r0 + x_block).min(rows);
-            for o0 in (0..n_out).step_by(w_block) {
-                let o1 = (o0 + w_block).min(n_out);
-                kernels::dots(
-                    &x[r0 * n_in..r1 * n_in],
-                    &self.w[o0 * n_in..o1 * n_in],
-                    n_in,
-                    &mut sums[r0 * n_out + o0..],
-                    n_out,
-                );
-            }
+        let w = Packed {
+            w: &self.w,
+            stride: n_in * BLOCK,
+            blocks: n_out / BLOCK,
+        };
+        // Rows by the 16 KB that stay in L1 while the weights stream past.
+        let chunk = (8192 / n_in).max(4);
+        for r0 in (0..rows).step_by(chunk) {
+            let r1 = (r0 + chunk).min(rows);
+            let (x, out) = (&x[r0 * n_in..r1 * n_in], &mut sums[r0 * n_out..]);
+            kernels::matmul(x, n_in, r1 - r0, n_in, w, out, n_out);
         }
         for (r, (e, &xe)) in ey.iter_mut().zip(ex).enumerate() {
             *e = xe + self.e;
@@ -215,10 +201,11 @@ impl IntModel {
         let c = w.config;
         c.validate().map_err(|e| WeightsError::Invalid(e.into()))?;
         let (d, h) = (c.d_model, c.widening * c.d_model);
-        if h > 2048 || c.head_dim() > 64 {
-            return Err(WeightsError::Invalid(
-                "the integer engine supports fan-in up to 2048 and heads up to 64 wide".into(),
-            ));
+        if h > 2048 || c.head_dim() > 64 || !c.head_dim().is_multiple_of(BLOCK) {
+            return Err(WeightsError::Invalid(format!(
+                "the integer engine supports fan-in up to 2048 and heads up to 64 wide, in \
+                 multiples of {BLOCK}"
+            )));
         }
         let mut layers = Vec::with_capacity(c.n_layers);
         for i in 0..c.n_layers {
@@ -309,6 +296,7 @@ impl IntModel {
             wide: vec![0; h.max(VOCAB)],
             wide2: vec![0; h.max(VOCAB)],
             hidden: vec![0; h],
+            sums: vec![0; h.max(VOCAB)],
             scratch: Scratch::new(c),
         }
     }
@@ -359,28 +347,35 @@ pub struct IntSession<'m> {
     wide: Vec<i64>,
     wide2: Vec<i64>,
     hidden: Vec<i16>,
+    sums: Vec<i32>,
     scratch: Scratch,
 }
 
-/// One layer's keys and values so far, each kind under one shared exponent.
+/// One layer's keys and values so far, each kind under one shared exponent, packed per head
+/// for [`kernels::matmul`]: keys as a matrix whose outputs are positions (scores are one
+/// product), values as one whose inputs are positions (weighted sums are one product).
 pub(super) struct LayerCache {
     keys: Vec<i16>,
     key_e: i32,
-    /// Transposed: feature `j` of position `t` at `j·context + t`, so a head's weighted sum
-    /// over positions is one dot product per feature.
     values: Vec<i16>,
     value_e: i32,
-    context: usize,
+    heads: usize,
+    hd: usize,
+    /// Positions room is kept for: the context, rounded up to whole blocks.
+    cap: usize,
 }
 
 impl LayerCache {
     pub(super) fn new(c: &ModelConfig) -> Self {
+        let cap = c.context.next_multiple_of(BLOCK);
         Self {
-            keys: Vec::with_capacity(c.context * c.d_model),
+            keys: vec![0; cap * c.d_model],
             key_e: 0,
-            values: vec![0; c.context * c.d_model],
+            values: vec![0; cap * c.d_model],
             value_e: 0,
-            context: c.context,
+            heads: c.n_heads,
+            hd: c.head_dim(),
+            cap,
         }
     }
 
@@ -389,33 +384,30 @@ impl LayerCache {
     #[inline(always)]
     pub(super) fn push(&mut self, k: &mut [i16], ek: i32, v: &mut [i16], ev: i32, pos: usize) {
         let first = pos == 0;
+        let (hd, cap) = (self.hd, self.cap);
+        let region = cap * hd;
+        // Positions before `pos` (and at most the rest of their block, which no query weighs).
         if let Some(s) = share_exponent(&mut self.key_e, k, ek, first) {
-            rescale(&mut self.keys, s);
-        }
-        self.keys.truncate(pos * k.len());
-        self.keys.extend_from_slice(k);
-        let ctx = self.context;
-        if let Some(s) = share_exponent(&mut self.value_e, v, ev, first) {
-            // The stored positions only (the rest of each row is unused).
-            for row in self.values.chunks_exact_mut(ctx) {
-                rescale(&mut row[..pos], s);
+            let used = pos.div_ceil(BLOCK) * BLOCK * hd;
+            for head in self.keys.chunks_exact_mut(region) {
+                rescale(&mut head[..used], s);
             }
         }
-        for (j, &x) in v.iter().enumerate() {
-            self.values[j * ctx + pos] = x;
+        if let Some(s) = share_exponent(&mut self.value_e, v, ev, first) {
+            let used = pos.div_ceil(2) * 2 * BLOCK;
+            for block in self.values.chunks_exact_mut(cap * BLOCK) {
+                rescale(&mut block[..used], s);
+            }
         }
-    }
-
-    /// The first `n` positions as seen by query `q` (exponent `eq`).
-    #[inline(always)]
-    pub(super) fn query<'a>(&'a self, q: &'a [i16], eq: i32, n: usize) -> Query<'a> {
-        Query {
-            q,
-            eq,
-            keys: &self.keys,
-            ke: self.key_e,
-            values: &self.values,
-            n,
+        for head in 0..self.heads {
+            let (keys, values) = (
+                &mut self.keys[head * region..(head + 1) * region],
+                &mut self.values[head * region..(head + 1) * region],
+            );
+            for j in 0..hd {
+                keys[kernels::packed_index(pos, j, hd * BLOCK)] = k[head * hd + j];
+                values[kernels::packed_index(j, pos, cap * BLOCK)] = v[head * hd + j];
+            }
         }
     }
 
@@ -429,91 +421,122 @@ impl LayerCache {
         self.key_e
     }
 
-    /// The cached keys, one row of `d_model` per position.
-    pub(super) fn keys(&self) -> &[i16] {
-        &self.keys
+    /// Head `head`'s keys of the first `n` positions (and the rest of the last block), as a
+    /// matrix whose outputs are positions.
+    pub(super) fn keys(&self, head: usize, n: usize) -> Packed<'_> {
+        let region = self.cap * self.hd;
+        Packed {
+            w: &self.keys[head * region..(head + 1) * region],
+            stride: self.hd * BLOCK,
+            blocks: n.div_ceil(BLOCK),
+        }
     }
 
-    /// The cached values, transposed (see the field).
-    pub(super) fn values(&self) -> &[i16] {
-        &self.values
-    }
-}
-
-/// Per-query attention buffers, one slot per position.
-pub(super) struct Scratch {
-    pub(super) scores: Vec<i32>,
-    weights: Vec<u32>,
-    probs: Vec<i16>,
-}
-
-impl Scratch {
-    pub(super) fn new(c: &ModelConfig) -> Self {
-        Self {
-            scores: vec![0; c.context * c.n_heads],
-            weights: vec![0; c.context],
-            probs: vec![0; c.context],
+    /// Head `head`'s values, as a matrix whose inputs are positions.
+    pub(super) fn values(&self, head: usize) -> Packed<'_> {
+        let region = self.cap * self.hd;
+        Packed {
+            w: &self.values[head * region..(head + 1) * region],
+            stride: self.cap * BLOCK,
+            blocks: self.hd / BLOCK,
         }
     }
 }
 
-/// One query against a layer's cache: the query, its keys and values as [`IntSession`] keeps
-/// them (values transposed with a row stride of the context), and the positions in use.
-pub(super) struct Query<'a> {
-    pub q: &'a [i16],
-    pub eq: i32,
-    pub keys: &'a [i16],
-    pub ke: i32,
-    pub values: &'a [i16],
-    pub n: usize,
+/// Per-query attention buffers: scores per head (rows of a block's width), and the rest.
+pub(super) struct Scratch {
+    pub(super) scores: Vec<i32>,
+    pub(super) soft: Softmax,
 }
 
-/// Every head's softmax-weighted sum of values for one query, as mantissas into `out`
-/// (exponent: the values' exponent − 16).
-#[inline(always)]
-pub(super) fn attend(m: &IntModel, a: Query<'_>, s: &mut Scratch, out: &mut [i64]) {
-    let c = &m.config;
-    let (hd, n) = (c.head_dim(), a.n);
-    match hd {
-        16 => score::<16>(a.q, a.keys, n, &mut s.scores),
-        32 => score::<32>(a.q, a.keys, n, &mut s.scores),
-        _ => score_any(a.q, hd, a.keys, n, &mut s.scores),
+/// One head's softmax weights and probabilities per position, and its weighted sums.
+pub(super) struct Softmax {
+    weights: Vec<u32>,
+    probs: Vec<i16>,
+    sums: Vec<i32>,
+}
+
+impl Scratch {
+    pub(super) fn new(c: &ModelConfig) -> Self {
+        let cap = c.context.next_multiple_of(BLOCK);
+        Self {
+            scores: vec![0; cap * c.n_heads],
+            soft: Softmax {
+                weights: vec![0; cap],
+                probs: vec![0; cap],
+                sums: vec![0; c.head_dim()],
+            },
+        }
     }
-    weigh(m, a.eq + a.ke, a.values, n, s, out);
 }
 
-/// The second half of [`attend`]: from the scores in `s.scores` (`head · n + t`) of a query
-/// against keys, whose two exponents sum to `eqk`, the weighted sums of `values`.
+/// Every head's softmax-weighted sum of values for query `q` (exponent `eq`) against the first
+/// `n` positions of `cache`, as mantissas into `out` (exponent: the values' exponent − 16).
 #[inline(always)]
-pub(super) fn weigh(
+pub(super) fn attend(
     m: &IntModel,
-    eqk: i32,
-    values: &[i16],
+    cache: &LayerCache,
+    q: &[i16],
+    eq: i32,
     n: usize,
     s: &mut Scratch,
     out: &mut [i64],
 ) {
     let c = &m.config;
-    let (hd, heads, ctx) = (c.head_dim(), c.n_heads, c.context);
+    let (hd, d) = (c.head_dim(), c.d_model);
+    let width = n.next_multiple_of(BLOCK);
+    for head in 0..c.n_heads {
+        let scores = &mut s.scores[head * width..(head + 1) * width];
+        kernels::matmul(
+            &q[head * hd..],
+            d,
+            1,
+            hd,
+            cache.keys(head, n),
+            scores,
+            width,
+        );
+    }
+    for head in 0..c.n_heads {
+        let scores = &s.scores[head * width..head * width + n];
+        let out = &mut out[head * hd..(head + 1) * hd];
+        weigh(
+            m,
+            eq + cache.key_e(),
+            scores,
+            cache.values(head),
+            &mut s.soft,
+            out,
+        );
+    }
+}
+
+/// One head's weighted sum of `values` (mantissas into `out`, exponent: the values' − 16) by
+/// the softmax of `scores` (a query against keys, whose two exponents sum to `eqk`).
+#[inline(always)]
+pub(super) fn weigh(
+    m: &IntModel,
+    eqk: i32,
+    scores: &[i32],
+    values: Packed<'_>,
+    s: &mut Softmax,
+    out: &mut [i64],
+) {
+    let n = scores.len();
     // Scores are in log2 units (the export folded log2 e into the queries): a dot
     // product's distance to the best one, shifted to Q16, indexes the 2^-x table.
     let to_q = eqk + Q as i32;
-    for head in 0..heads {
-        let lo = head * hd;
-        let scores = &s.scores[head * n..(head + 1) * n];
-        let max = scores.iter().copied().max().unwrap_or(0);
-        let total = softmax_weights(scores, max, to_q, &m.exp2, &mut s.weights[..n]);
-        // Weights scaled to sum to at most 2^15: every product with a value fits 28
-        // bits, the weighted sum an i32.
-        let sh = (64 - total.leading_zeros()).saturating_sub(15);
-        let psum = to_probs(&s.weights[..n], sh, &mut s.probs[..n]);
-        for (j, o) in out[lo..lo + hd].iter_mut().enumerate() {
-            let row = &values[(lo + j) * ctx..(lo + j) * ctx + n];
-            *o = div_round(
-                i64::from(dot(&s.probs[..n], row)) << 16,
-                i64::from(psum.max(1)),
-            );
-        }
+    let max = scores.iter().copied().max().unwrap_or(0);
+    let total = softmax_weights(scores, max, to_q, &m.exp2, &mut s.weights[..n]);
+    // Weights scaled to sum to at most 2^15: every product with a value fits 28
+    // bits, the weighted sum an i32.
+    let sh = (64 - total.leading_zeros()).saturating_sub(15);
+    let psum = to_probs(&s.weights[..n], sh, &mut s.probs[..n]);
+    let n2 = n.next_multiple_of(2);
+    s.probs[n..n2].fill(0);
+    kernels::matmul(&s.probs, 0, 1, n2, values, &mut s.sums, 0);
+    for (o, &sum) in out.iter_mut().zip(&s.sums) {
+        *o = div_round(i64::from(sum) << 16, i64::from(psum.max(1)));
     }
 }
 
@@ -541,31 +564,6 @@ pub(super) fn add(x: &[i16], ex: i32, y: &mut [i64], ey: i32, out: &mut [i64]) {
         *o = shift(i64::from(a), ex - e0) + shift(b, ey - e0);
     }
     normalize_wide(out, e0, NORM_IN_BITS);
-}
-
-/// Every head's dot product with every cached key into `scores[head · n + t]`; the head
-/// width is a constant so the products unroll.
-#[inline(always)]
-fn score<const HD: usize>(q: &[i16], keys: &[i16], n: usize, scores: &mut [i32]) {
-    let d = q.len();
-    for (t, kt) in keys.chunks_exact(d).enumerate() {
-        for (head, (qh, kh)) in q.chunks_exact(HD).zip(kt.chunks_exact(HD)).enumerate() {
-            scores[head * n + t] = qh.iter().zip(kh).fold(0i32, |a, (&x, &y)| {
-                a.wrapping_add(i32::from(x) * i32::from(y))
-            });
-        }
-    }
-}
-
-/// [`score`] for any head width.
-#[inline(always)]
-fn score_any(q: &[i16], hd: usize, keys: &[i16], n: usize, scores: &mut [i32]) {
-    let d = q.len();
-    for (t, kt) in keys.chunks_exact(d).enumerate() {
-        for (head, (qh, kh)) in q.chunks_exact(hd).zip(kt.chunks_exact(hd)).enumerate() {
-            scores[head * n + t] = dot(qh, kh);
-        }
-    }
 }
 
 /// Softmax weights `2^-(max − s)` of one head's scores in [`EXP_BITS`] fixed point, where
@@ -699,40 +697,40 @@ impl IntSession<'_> {
         let n = self.pos + 1;
         for (li, l) in m.layers.iter().enumerate() {
             let wide = &mut self.wide[..d];
-            let eq = l.wq.apply(&self.x, ex, wide);
+            let eq = l.wq.apply(&self.x, ex, wide, &mut self.sums);
             rotate(wide, heads, cos, sin);
             let eq = normalize_into(wide, eq, QK_BITS, &mut self.q);
-            let ek = l.wk.apply(&self.x, ex, wide);
+            let ek = l.wk.apply(&self.x, ex, wide, &mut self.sums);
             rotate(wide, heads, cos, sin);
             let ek = normalize_into(wide, ek, QK_BITS, &mut self.kv);
-            let ev = l.wv.apply(&self.x, ex, wide);
+            let ev = l.wv.apply(&self.x, ex, wide, &mut self.sums);
             let ev = normalize_into(wide, ev, ACT_BITS, &mut self.v);
             let cache = &mut self.caches[li];
             cache.push(&mut self.kv, ek, &mut self.v, ev, self.pos);
             let out = &mut self.wide2[..d];
-            attend(m, cache.query(&self.q, eq, n), &mut self.scratch, out);
+            attend(m, cache, &self.q, eq, n, &mut self.scratch, out);
             let ve = cache.value_e();
             let ea = normalize_into(&self.wide2[..d], ve - 16, ACT_BITS, &mut self.a);
-            let ey = l.wo.apply(&self.a, ea, wide);
+            let ey = l.wo.apply(&self.a, ea, wide, &mut self.sums);
             let sum_buf = &mut self.wide2[..d];
             add(&self.x, ex, wide, ey, sum_buf);
             ex = l.ln1.apply(sum_buf, &mut self.x, &mut self.wide[..d]);
 
             let hid = &mut self.wide[..h];
-            let eh = l.fc1.apply(&self.x, ex, hid);
+            let eh = l.fc1.apply(&self.x, ex, hid, &mut self.sums);
             for v in hid.iter_mut() {
                 *v = fixed::gelu(shift(*v, eh + Q as i32), &m.gelu);
             }
             let eg = normalize_into(hid, -(Q as i32), ACT_BITS, &mut self.hidden);
             let y = &mut self.wide[..d];
-            let ey = l.fc2.apply(&self.hidden, eg, y);
+            let ey = l.fc2.apply(&self.hidden, eg, y, &mut self.sums);
             let sum_buf = &mut self.wide2[..d];
             add(&self.x, ex, y, ey, sum_buf);
             ex = l.ln2.apply(sum_buf, &mut self.x, &mut self.wide[..d]);
         }
         self.pos = n;
         let logits = &mut self.wide[..VOCAB];
-        let el = m.head.apply(&self.x, ex, logits);
+        let el = m.head.apply(&self.x, ex, logits, &mut self.sums);
         m.table(logits, el)
     }
 }

@@ -1,150 +1,247 @@
-//! The engine's one hot product, `i16 · i16` dot products accumulated in wrapping i32, for
-//! blocks of rows against one weight matrix. Integer sums are the same in any order, so the
-//! SIMD kernels give exactly the portable loop's bits.
+//! The engine's one hot product: rows of i16 against a packed i16 matrix, accumulated in
+//! wrapping i32. Integer sums are the same in any order, so the SIMD kernels give exactly the
+//! portable loop's bits.
+//!
+//! A packed matrix stores its output rows in blocks of [`BLOCK`]; inside a block, for each
+//! pair of inputs `k, k+1`, the block's outputs side by side, each with its two weights
+//! (`W[o][k], W[o][k+1]`). One broadcast input pair times one load is then a multiply-add
+//! into [`BLOCK`] separate sums (`vpmaddwd`, `i32x4.dot_i16x8_s`): no horizontal sums, and the
+//! same layout serves the weights, the attention keys (outputs = positions) and the attention
+//! values (inputs = positions).
 
-use super::fixed::dot;
+/// Outputs per packed block.
+pub const BLOCK: usize = 8;
 
-/// `out[r · stride + o] = dot(x_r, w_o)` for every row `x_r` of `xs` and row `w_o` of `w`
-/// (both `n_in` wide).
+/// Where `W[o][k]` lies in a packed matrix whose blocks are `stride` apart.
 #[inline(always)]
-pub fn dots(xs: &[i16], w: &[i16], n_in: usize, out: &mut [i32], stride: usize) {
-    let (rows, n_out) = (xs.len() / n_in, w.len() / n_in);
-    assert!(rows == 0 || n_out == 0 || out.len() >= (rows - 1) * stride + n_out);
+pub fn packed_index(o: usize, k: usize, stride: usize) -> usize {
+    (o / BLOCK) * stride + (k / 2) * 2 * BLOCK + (o % BLOCK) * 2 + k % 2
+}
+
+/// Packs `w` (`n_out` rows of `n_in`; `n_in` even, `n_out` a multiple of [`BLOCK`]); its blocks
+/// are `n_in · BLOCK` apart.
+pub fn pack(w: &[i16], n_in: usize) -> Vec<i16> {
+    assert!(n_in.is_multiple_of(2) && w.len().is_multiple_of(n_in * BLOCK));
+    let mut out = vec![0; w.len()];
+    for (o, row) in w.chunks_exact(n_in).enumerate() {
+        for (k, &v) in row.iter().enumerate() {
+            out[packed_index(o, k, n_in * BLOCK)] = v;
+        }
+    }
+    out
+}
+
+/// A packed matrix (or the first `blocks` blocks of one): block `b` starts at `b · stride`.
+#[derive(Clone, Copy)]
+pub struct Packed<'a> {
+    /// The packed values.
+    pub w: &'a [i16],
+    /// Distance between blocks.
+    pub stride: usize,
+    /// Blocks in use: `BLOCK · blocks` outputs.
+    pub blocks: usize,
+}
+
+/// `out[r · os + o] = Σ_{k < n_in} x[r · xs + k] · W[o][k]` for `rows` rows and every output of
+/// `w`; `n_in` is even.
+#[inline(always)]
+pub fn matmul(
+    x: &[i16],
+    xs: usize,
+    rows: usize,
+    n_in: usize,
+    w: Packed,
+    out: &mut [i32],
+    os: usize,
+) {
+    if rows == 0 || w.blocks == 0 {
+        return;
+    }
+    assert!(n_in.is_multiple_of(2), "inputs come in pairs");
+    assert!(x.len() >= (rows - 1) * xs + n_in, "rows of x");
+    assert!(
+        w.w.len() >= (w.blocks - 1) * w.stride + n_in * BLOCK,
+        "blocks of w"
+    );
+    assert!(
+        out.len() >= (rows - 1) * os + w.blocks * BLOCK,
+        "room for the sums"
+    );
     #[cfg(target_arch = "x86_64")]
-    if n_in.is_multiple_of(16) && std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above; `out` holds every sum (asserted).
-        unsafe { avx2::dots(xs, w, n_in, out, stride) };
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above); every read and write is in bounds
+        // (asserted above).
+        unsafe { avx2::matmul(x, xs, rows, n_in, w, out, os) };
         return;
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if n_in.is_multiple_of(8) {
-        simd128::dots(xs, w, n_in, out, stride);
+    {
+        // SAFETY: every read and write is in bounds (asserted above).
+        unsafe { simd128::matmul(x, xs, rows, n_in, w, out, os) };
         return;
     }
-    dots_portable(xs, w, n_in, out, stride)
+    #[allow(unreachable_code)]
+    matmul_portable(x, xs, rows, n_in, w, out, os)
 }
 
 #[inline(always)]
-fn dots_portable(xs: &[i16], w: &[i16], n_in: usize, out: &mut [i32], stride: usize) {
-    for (r, x) in xs.chunks_exact(n_in).enumerate() {
-        for (o, wr) in w.chunks_exact(n_in).enumerate() {
-            out[r * stride + o] = dot(x, wr);
+fn matmul_portable(
+    x: &[i16],
+    xs: usize,
+    rows: usize,
+    n_in: usize,
+    w: Packed,
+    out: &mut [i32],
+    os: usize,
+) {
+    for r in 0..rows {
+        let xr = &x[r * xs..r * xs + n_in];
+        for b in 0..w.blocks {
+            let wb = &w.w[b * w.stride..b * w.stride + n_in * BLOCK];
+            let mut acc = [0i32; BLOCK];
+            for (pair, wp) in xr.chunks_exact(2).zip(wb.chunks_exact(2 * BLOCK)) {
+                let (x0, x1) = (i32::from(pair[0]), i32::from(pair[1]));
+                for (a, ww) in acc.iter_mut().zip(wp.chunks_exact(2)) {
+                    let s = (x0 * i32::from(ww[0])).wrapping_add(x1 * i32::from(ww[1]));
+                    *a = a.wrapping_add(s);
+                }
+            }
+            out[r * os + b * BLOCK..r * os + (b + 1) * BLOCK].copy_from_slice(&acc);
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    use super::{Packed, BLOCK};
     use std::arch::x86_64::*;
 
-    /// Four rows against two weight rows per pass: six loads feed eight `vpmaddwd`.
+    /// Tiles of up to four rows by two blocks: per input pair, two loads and four broadcasts
+    /// feed eight `vpmaddwd` into eight accumulators.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn dots(xs: &[i16], w: &[i16], n_in: usize, out: &mut [i32], stride: usize) {
-        let rows = xs.len() / n_in;
-        let n_out = w.len() / n_in;
-        assert!(n_in.is_multiple_of(16));
-        let (xp, wp) = (xs.as_ptr(), w.as_ptr());
-        let load = |p: *const i16| _mm256_loadu_si256(p as *const __m256i);
-        let mut r = 0;
-        while r < rows {
-            let rn = (rows - r).min(4);
-            // Rows past the end repeat the last one; their sums are not stored.
-            let x: [*const i16; 4] = std::array::from_fn(|i| xp.add((r + i.min(rn - 1)) * n_in));
-            let mut o = 0;
-            while o < n_out {
-                let on = (n_out - o).min(2);
-                let w0 = wp.add(o * n_in);
-                let w1 = wp.add((o + on - 1) * n_in);
-                let mut acc = [_mm256_setzero_si256(); 8];
-                let mut k = 0;
-                while k < n_in {
-                    let (a, b) = (load(w0.add(k)), load(w1.add(k)));
-                    for i in 0..4 {
-                        let v = load(x[i].add(k));
-                        acc[2 * i] = _mm256_add_epi32(acc[2 * i], _mm256_madd_epi16(v, a));
-                        acc[2 * i + 1] = _mm256_add_epi32(acc[2 * i + 1], _mm256_madd_epi16(v, b));
-                    }
-                    k += 16;
+    pub unsafe fn matmul(
+        x: &[i16],
+        xs: usize,
+        rows: usize,
+        n_in: usize,
+        w: Packed,
+        out: &mut [i32],
+        os: usize,
+    ) {
+        let (xp, wp, op) = (x.as_ptr(), w.w.as_ptr(), out.as_mut_ptr());
+        let pairs = n_in / 2;
+        let mut b = 0;
+        while b < w.blocks {
+            let nb = (w.blocks - b).min(2);
+            let wb = wp.add(b * w.stride);
+            let mut r = 0;
+            while r < rows {
+                let nr = (rows - r).min(4);
+                let (xr, o) = (xp.add(r * xs), op.add(r * os + b * BLOCK));
+                let s = w.stride;
+                match (nr, nb) {
+                    (4, 2) => tile::<4, 2>(xr, xs, wb, s, pairs, o, os),
+                    (3, 2) => tile::<3, 2>(xr, xs, wb, s, pairs, o, os),
+                    (2, 2) => tile::<2, 2>(xr, xs, wb, s, pairs, o, os),
+                    (1, 2) => tile::<1, 2>(xr, xs, wb, s, pairs, o, os),
+                    (4, _) => tile::<4, 1>(xr, xs, wb, s, pairs, o, os),
+                    (3, _) => tile::<3, 1>(xr, xs, wb, s, pairs, o, os),
+                    (2, _) => tile::<2, 1>(xr, xs, wb, s, pairs, o, os),
+                    _ => tile::<1, 1>(xr, xs, wb, s, pairs, o, os),
                 }
-                // Horizontal sums of the eight accumulators at once.
-                let h0 = _mm256_hadd_epi32(acc[0], acc[1]);
-                let h1 = _mm256_hadd_epi32(acc[2], acc[3]);
-                let h2 = _mm256_hadd_epi32(acc[4], acc[5]);
-                let h3 = _mm256_hadd_epi32(acc[6], acc[7]);
-                let h01 = _mm256_hadd_epi32(h0, h1);
-                let h23 = _mm256_hadd_epi32(h2, h3);
-                // Lanes: [r0o0 r0o1 r1o0 r1o1 | same upper] for h01; add the halves.
-                let s01 = _mm_add_epi32(
-                    _mm256_castsi256_si128(h01),
-                    _mm256_extracti128_si256(h01, 1),
-                );
-                let s23 = _mm_add_epi32(
-                    _mm256_castsi256_si128(h23),
-                    _mm256_extracti128_si256(h23, 1),
-                );
-                let mut sums = [0i32; 8];
-                _mm_storeu_si128(sums.as_mut_ptr() as *mut __m128i, s01);
-                _mm_storeu_si128(sums.as_mut_ptr().add(4) as *mut __m128i, s23);
-                for i in 0..rn {
-                    for j in 0..on {
-                        out[(r + i) * stride + o + j] = sums[2 * i + j];
-                    }
-                }
-                o += 2;
+                r += 4;
             }
-            r += 4;
+            b += 2;
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn tile<const R: usize, const B: usize>(
+        x: *const i16,
+        xs: usize,
+        w: *const i16,
+        stride: usize,
+        pairs: usize,
+        out: *mut i32,
+        os: usize,
+    ) {
+        let mut acc = [[_mm256_setzero_si256(); B]; R];
+        for p in 0..pairs {
+            let wv: [__m256i; B] = std::array::from_fn(|b| {
+                _mm256_loadu_si256(w.add(b * stride + p * 2 * BLOCK) as *const __m256i)
+            });
+            for (r, row) in acc.iter_mut().enumerate() {
+                let pair = (x.add(r * xs + 2 * p) as *const i32).read_unaligned();
+                let xv = _mm256_set1_epi32(pair);
+                for (a, &wb) in row.iter_mut().zip(&wv) {
+                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xv, wb));
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (b, &a) in row.iter().enumerate() {
+                _mm256_storeu_si256(out.add(r * os + b * BLOCK) as *mut __m256i, a);
+            }
         }
     }
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128 {
+    use super::{Packed, BLOCK};
     use std::arch::wasm32::*;
 
-    /// Two rows against two weight rows per pass with `i32x4.dot_i16x8_s`.
-    pub fn dots(xs: &[i16], w: &[i16], n_in: usize, out: &mut [i32], stride: usize) {
-        let rows = xs.len() / n_in;
-        let n_out = w.len() / n_in;
-        let load = |s: &[i16], at: usize| -> v128 {
-            let c: &[i16; 8] = s[at..at + 8].try_into().expect("8 lanes");
-            // SAFETY: 8 × i16 is 16 bytes; v128_load reads them unaligned.
-            unsafe { v128_load(c.as_ptr() as *const v128) }
-        };
-        let hsum = |v: v128| -> i32 {
-            i32x4_extract_lane::<0>(v)
-                .wrapping_add(i32x4_extract_lane::<1>(v))
-                .wrapping_add(i32x4_extract_lane::<2>(v))
-                .wrapping_add(i32x4_extract_lane::<3>(v))
-        };
-        let mut r = 0;
-        while r < rows {
-            let rn = (rows - r).min(2);
-            let x0 = &xs[r * n_in..(r + 1) * n_in];
-            let x1 = &xs[(r + rn - 1) * n_in..(r + rn) * n_in];
-            let mut o = 0;
-            while o < n_out {
-                let on = (n_out - o).min(2);
-                let w0 = &w[o * n_in..(o + 1) * n_in];
-                let w1 = &w[(o + on - 1) * n_in..(o + on) * n_in];
-                let mut acc = [i32x4_splat(0); 4];
-                let mut k = 0;
-                while k < n_in {
-                    let (a, b) = (load(w0, k), load(w1, k));
-                    let (u, v) = (load(x0, k), load(x1, k));
-                    acc[0] = i32x4_add(acc[0], i32x4_dot_i16x8(u, a));
-                    acc[1] = i32x4_add(acc[1], i32x4_dot_i16x8(u, b));
-                    acc[2] = i32x4_add(acc[2], i32x4_dot_i16x8(v, a));
-                    acc[3] = i32x4_add(acc[3], i32x4_dot_i16x8(v, b));
-                    k += 8;
+    /// Tiles of up to four rows by one block (two vectors of four sums).
+    pub unsafe fn matmul(
+        x: &[i16],
+        xs: usize,
+        rows: usize,
+        n_in: usize,
+        w: Packed,
+        out: &mut [i32],
+        os: usize,
+    ) {
+        let (xp, wp, op) = (x.as_ptr(), w.w.as_ptr(), out.as_mut_ptr());
+        let pairs = n_in / 2;
+        for b in 0..w.blocks {
+            let wb = wp.add(b * w.stride);
+            let mut r = 0;
+            while r < rows {
+                let (xr, o) = (xp.add(r * xs), op.add(r * os + b * BLOCK));
+                match (rows - r).min(4) {
+                    4 => tile::<4>(xr, xs, wb, pairs, o, os),
+                    3 => tile::<3>(xr, xs, wb, pairs, o, os),
+                    2 => tile::<2>(xr, xs, wb, pairs, o, os),
+                    _ => tile::<1>(xr, xs, wb, pairs, o, os),
                 }
-                for i in 0..rn {
-                    for j in 0..on {
-                        out[(r + i) * stride + o + j] = hsum(acc[2 * i + j]);
-                    }
-                }
-                o += 2;
+                r += 4;
             }
-            r += 2;
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn tile<const R: usize>(
+        x: *const i16,
+        xs: usize,
+        w: *const i16,
+        pairs: usize,
+        out: *mut i32,
+        os: usize,
+    ) {
+        let mut acc = [[i32x4_splat(0); 2]; R];
+        for p in 0..pairs {
+            let lo = v128_load(w.add(p * 2 * BLOCK) as *const v128);
+            let hi = v128_load(w.add(p * 2 * BLOCK + BLOCK) as *const v128);
+            for (r, a) in acc.iter_mut().enumerate() {
+                let pair = (x.add(r * xs + 2 * p) as *const i32).read_unaligned();
+                let xv = i32x4_splat(pair);
+                a[0] = i32x4_add(a[0], i32x4_dot_i16x8(xv, lo));
+                a[1] = i32x4_add(a[1], i32x4_dot_i16x8(xv, hi));
+            }
+        }
+        for (r, a) in acc.iter().enumerate() {
+            v128_store(out.add(r * os) as *mut v128, a[0]);
+            v128_store(out.add(r * os + 4) as *mut v128, a[1]);
         }
     }
 }
@@ -154,7 +251,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kernels_equal_the_portable_loop_on_every_shape() {
+    fn kernels_equal_the_plain_sums_on_every_shape() {
         let mut x = 7u32;
         let mut next = || {
             x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
@@ -166,19 +263,37 @@ mod tests {
             }
         };
         for (rows, n_out, n_in) in [
-            (1, 1, 16),
-            (3, 5, 32),
-            (4, 2, 64),
-            (7, 9, 256),
-            (16, 3, 1024),
+            (1, 8, 2),
+            (3, 40, 32),
+            (4, 16, 64),
+            (7, 24, 256),
+            (16, 8, 1024),
+            (5, 256, 18),
         ] {
             let xs: Vec<i16> = (0..rows * n_in).map(|_| next()).collect();
             let w: Vec<i16> = (0..n_out * n_in).map(|_| next()).collect();
+            let want: Vec<i32> = xs
+                .chunks_exact(n_in)
+                .flat_map(|xr| {
+                    w.chunks_exact(n_in).map(move |wr| {
+                        xr.iter().zip(wr).fold(0i32, |s, (&a, &b)| {
+                            s.wrapping_add(i32::from(a) * i32::from(b))
+                        })
+                    })
+                })
+                .collect();
+            let packed = pack(&w, n_in);
+            let view = Packed {
+                w: &packed,
+                stride: n_in * BLOCK,
+                blocks: n_out / BLOCK,
+            };
             let mut fast = vec![0; rows * n_out];
             let mut slow = vec![0; rows * n_out];
-            dots(&xs, &w, n_in, &mut fast, n_out);
-            dots_portable(&xs, &w, n_in, &mut slow, n_out);
-            assert_eq!(fast, slow, "{rows}×{n_in} · {n_out}×{n_in}");
+            matmul(&xs, n_in, rows, n_in, view, &mut fast, n_out);
+            matmul_portable(&xs, n_in, rows, n_in, view, &mut slow, n_out);
+            assert_eq!(fast, want, "{rows}×{n_in} · {n_out}×{n_in}");
+            assert_eq!(slow, want, "portable {rows}×{n_in} · {n_out}×{n_in}");
         }
     }
 }
