@@ -69,6 +69,7 @@ impl Rows {
     }
 
     /// Row `r` starts from token `t`'s embedding.
+    #[inline(always)]
     fn embed(&mut self, m: &IntModel, r: usize, t: u8) {
         let (d, t) = (self.d, t as usize);
         self.x[r * d..(r + 1) * d].copy_from_slice(&m.embed[t * d..(t + 1) * d]);
@@ -76,6 +77,7 @@ impl Rows {
     }
 
     /// Queries and keys rotated to each row's position, and values, for `n` rows.
+    #[inline(always)]
     fn project(&mut self, m: &IntModel, l: &Layer, n: usize, pos: impl Fn(usize) -> usize) {
         let c = m.config();
         let (d, heads, half) = (self.d, c.n_heads, c.head_dim() / 2);
@@ -107,6 +109,7 @@ impl Rows {
     }
 
     /// Row `r`'s attention output (in `wide2`, exponent `e`) into `a` as the next input.
+    #[inline(always)]
     fn attended(&mut self, r: usize, e: i32) {
         let rows = r * self.d..(r + 1) * self.d;
         self.ea[r] = normalize_into(&self.wide2[rows.clone()], e, ACT_BITS, &mut self.a[rows]);
@@ -114,6 +117,7 @@ impl Rows {
 
     /// The rest of a layer after attention: output projection, residual and LayerNorm, the
     /// MLP, residual and LayerNorm, for `n` rows.
+    #[inline(always)]
     fn finish_layer(&mut self, m: &IntModel, l: &Layer, n: usize) {
         let (d, h) = (self.d, self.h);
         let wide = &mut self.wide[..n * d];
@@ -152,6 +156,7 @@ impl Rows {
     }
 
     /// `x ← norm(x + wide)` row by row (the block's output, exponents in `ey`).
+    #[inline(always)]
     fn residual_norm(&mut self, norm: &super::forward::Norm, n: usize) {
         let d = self.d;
         for r in 0..n {
@@ -167,6 +172,7 @@ impl Rows {
     }
 
     /// The next byte's table for each of rows `from..n`, in order.
+    #[inline(always)]
     fn tables(
         &mut self,
         m: &IntModel,

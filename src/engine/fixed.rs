@@ -94,19 +94,56 @@ pub fn normalize_wide(m: &mut [i64], e: i32, bits: u32) -> i32 {
     e + s
 }
 
-/// ⌊√n⌋ for u128, by Newton's method from an over-estimate.
+/// ⌊√n⌋ for u128: a float's square root as the first guess, then integer steps to the exact
+/// root, so the result is the same whatever the float gives (it only saves Newton steps).
 pub fn isqrt(n: u128) -> u128 {
-    if n < 2 {
-        return n;
+    // The guess is within a few units for every n (53-bit floats, a root of at most 64 bits);
+    // the loops make it exact.
+    let mut x = ((n as f64).sqrt() as u128).min(u128::from(u64::MAX));
+    while x * x > n {
+        x -= 1;
     }
-    let bits = 128 - n.leading_zeros();
-    let mut x = 1u128 << bits.div_ceil(2);
-    loop {
-        let y = (x + n / x) / 2;
-        if y >= x {
-            return x;
+    while (x + 1).checked_mul(x + 1).is_some_and(|s| s <= n) {
+        x += 1;
+    }
+    x
+}
+
+/// A positive divisor with its reciprocal, for exact division by multiplication: a 64-bit
+/// multiply-high gives the quotient or one less, and one comparison decides.
+#[derive(Clone, Copy)]
+pub struct Divisor {
+    d: u64,
+    inv: u64,
+}
+
+impl Divisor {
+    /// The divisor `d` (at least 1).
+    #[inline(always)]
+    pub fn new(d: u64) -> Self {
+        let d = d.max(1);
+        Self {
+            d,
+            inv: u64::MAX / d,
         }
-        x = y;
+    }
+
+    /// ⌊n / d⌋ for `n < 2^63`, exactly.
+    #[inline(always)]
+    pub fn div(self, n: u64) -> u64 {
+        let q = ((u128::from(n) * u128::from(self.inv)) >> 64) as u64;
+        q + u64::from(n - q * self.d >= self.d)
+    }
+
+    /// [`div_round`]`(a, d)` for `|a| + d/2 < 2^63`, exactly.
+    #[inline(always)]
+    pub fn div_round(self, a: i64) -> i64 {
+        let q = self.div(a.unsigned_abs() + self.d / 2) as i64;
+        if a >= 0 {
+            q
+        } else {
+            -q
+        }
     }
 }
 
@@ -145,7 +182,7 @@ pub fn gelu(x: i64, table: &[i32]) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     pub fn exp2_table() -> Box<[i32; EXP2_STEPS]> {
@@ -171,6 +208,26 @@ mod tests {
     }
 
     #[test]
+    fn divisors_divide_exactly() {
+        let mut x = 1u64;
+        for d in [1u64, 2, 3, 7, 1000, 65535, 1 << 20, (1 << 40) + 3, (1 << 62) - 1] {
+            let div = Divisor::new(d);
+            for n in [0u64, 1, d - 1, d, d + 1, 2 * d - 1, (1 << 63) - 1] {
+                assert_eq!(div.div(n), n / d, "{n} / {d}");
+            }
+            for _ in 0..1000 {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let n = x >> 1;
+                assert_eq!(div.div(n), n / d, "{n} / {d}");
+                let a = (x as i64) >> (x % 40);
+                if a.unsigned_abs() + d / 2 < 1 << 63 {
+                    assert_eq!(div.div_round(a), div_round(a, d as i64), "{a} / {d}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn isqrt_is_exact() {
         for n in [
             0u128,
@@ -183,6 +240,9 @@ mod tests {
             17,
             1 << 40,
             (1 << 90) + 12345,
+            (1 << 100) - 1,
+            (1 << 127) + (1 << 64) + 5,
+            u128::from(u64::MAX) * u128::from(u64::MAX),
             u128::MAX,
         ] {
             let r = isqrt(n);

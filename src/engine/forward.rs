@@ -6,7 +6,7 @@
 
 use super::file::IntWeights;
 use super::fixed::{
-    self, div_round, isqrt, normalize_into, normalize_wide, pow2_neg, rshift, shift, ACT_BITS,
+    self, div_round, isqrt, Divisor, normalize_into, normalize_wide, pow2_neg, rshift, shift, ACT_BITS,
     EXP2_STEPS, EXP_BITS, GELU_ENTRIES, Q, QK_BITS, ROPE_BITS,
 };
 use super::kernels::{self, Packed, BLOCK};
@@ -128,6 +128,7 @@ impl Norm {
         }
         // σ in mantissa units, with 16 fractional bits.
         let sigma = isqrt((sq << 32) / d as u128) as i64;
+        let by_sigma = Divisor::new(sigma as u64);
         let ez = self.gain.1 - Z_BITS as i32;
         for (((t, &v), &g), &b) in tmp
             .iter_mut()
@@ -138,7 +139,7 @@ impl Norm {
             let z = if sigma == 0 {
                 0
             } else {
-                div_round(v << (Z_BITS + 16), sigma)
+                by_sigma.div_round(v << (Z_BITS + 16))
             };
             *t = (z * g).saturating_add(shift(b, self.offset.1 - ez));
         }
@@ -324,8 +325,9 @@ impl IntModel {
         let spare = i64::from(TOTAL) - VOCAB as i64;
         let mut freqs = [1u32; VOCAB];
         let mut used = 0i64;
+        let by_sum = Divisor::new(sum as u64);
         for (f, &w) in freqs.iter_mut().zip(&weights) {
-            let share = w * spare / sum;
+            let share = by_sum.div((w * spare) as u64) as i64;
             *f += share as u32;
             used += share;
         }
@@ -527,7 +529,7 @@ pub(super) fn weigh(
     // product's distance to the best one, shifted to Q16, indexes the 2^-x table.
     let to_q = eqk + Q as i32;
     let max = scores.iter().copied().max().unwrap_or(0);
-    let total = softmax_weights(scores, max, to_q, &m.exp2, &mut s.weights[..n]);
+    let total = kernels::softmax_weights(scores, max, to_q, &m.exp2, &mut s.weights[..n]);
     // Weights scaled to sum to at most 2^15: every product with a value fits 28
     // bits, the weighted sum an i32.
     let sh = (64 - total.leading_zeros()).saturating_sub(15);
@@ -535,8 +537,9 @@ pub(super) fn weigh(
     let n2 = n.next_multiple_of(2);
     s.probs[n..n2].fill(0);
     kernels::matmul(&s.probs, 0, 1, n2, values, &mut s.sums, 0);
+    let by_psum = Divisor::new(psum.max(1) as u64);
     for (o, &sum) in out.iter_mut().zip(&s.sums) {
-        *o = div_round(i64::from(sum) << 16, i64::from(psum.max(1)));
+        *o = by_psum.div_round(i64::from(sum) << 16);
     }
 }
 
@@ -566,56 +569,22 @@ pub(super) fn add(x: &[i16], ex: i32, y: &mut [i64], ey: i32, out: &mut [i64]) {
     normalize_wide(out, e0, NORM_IN_BITS);
 }
 
-/// Softmax weights `2^-(max − s)` of one head's scores in [`EXP_BITS`] fixed point, where
-/// `to_q` shifts a score difference to [`Q`] fixed point in log2 units; returns their sum.
-/// Branch-free over positions so that it vectorises.
-#[inline(always)]
-fn softmax_weights(
-    scores: &[i32],
-    max: i32,
-    to_q: i32,
-    exp2: &[i32; EXP2_STEPS],
-    out: &mut [u32],
-) -> u64 {
-    // Beyond 2^-31 every weight rounds to zero anyway.
-    const LIMIT: u32 = 31 << Q;
-    const STEP_BITS: u32 = Q - EXP2_STEPS.trailing_zeros();
-    let mut total = 0u64;
-    let weight = |y: u32| -> u32 {
-        let y = (y.min(LIMIT) + (1 << (STEP_BITS - 1))) >> STEP_BITS;
-        let n = y >> (Q - STEP_BITS);
-        let w = exp2[(y as usize) & (EXP2_STEPS - 1)] as u32;
-        (w + ((1u32 << n) >> 1)) >> n
-    };
-    if to_q >= 0 {
-        let l = to_q.min(31) as u32;
-        let cap = LIMIT >> l;
-        for (o, &sc) in out.iter_mut().zip(scores) {
-            *o = weight(((max - sc) as u32).min(cap) << l);
-            total += u64::from(*o);
-        }
-    } else if to_q > -32 {
-        let r = to_q.unsigned_abs();
-        for (o, &sc) in out.iter_mut().zip(scores) {
-            let diff = u64::from((max - sc) as u32);
-            *o = weight(((diff + (1 << (r - 1))) >> r) as u32);
-            total += u64::from(*o);
-        }
-    } else {
-        // Differences vanish at this scale: every position weighs the same.
-        out.fill(weight(0));
-        total = u64::from(weight(0)) * out.len() as u64;
-    }
-    total
-}
-
 /// Weights shifted right by `sh` (rounded, capped to i16) into `out`; returns their sum.
 #[inline(always)]
 fn to_probs(weights: &[u32], sh: u32, out: &mut [i16]) -> i32 {
-    let half = (1u64 << sh) >> 1;
     let mut sum = 0i32;
+    if sh >= 32 {
+        // Only past 2^21 positions of equal weight: never in a shipped context.
+        for (p, &w) in out.iter_mut().zip(weights) {
+            *p = ((u64::from(w) + (1u64 << (sh - 1))) >> sh).min(32767) as i16;
+            sum += i32::from(*p);
+        }
+        return sum;
+    }
+    // Weights are at most 2^30: with `sh` below 32, u32 holds every sum here.
+    let half = (1u32 << sh) >> 1;
     for (p, &w) in out.iter_mut().zip(weights) {
-        *p = ((u64::from(w) + half) >> sh).min(32767) as i16;
+        *p = ((w + half) >> sh).min(32767) as i16;
         sum += i32::from(*p);
     }
     sum

@@ -9,6 +9,8 @@
 //! same layout serves the weights, the attention keys (outputs = positions) and the attention
 //! values (inputs = positions).
 
+use super::fixed::{EXP2_STEPS, Q};
+
 /// Outputs per packed block.
 pub const BLOCK: usize = 8;
 
@@ -111,10 +113,113 @@ fn matmul_portable(
     }
 }
 
+/// Beyond 2^-31 every softmax weight rounds to zero anyway.
+const LIMIT: u32 = 31 << Q;
+/// Fractional bits of the exponent dropped before the `2^-x` table.
+const STEP_BITS: u32 = Q - EXP2_STEPS.trailing_zeros();
+
+/// `2^-y` for `y` in [`Q`] fixed point, from the table: the fraction looked up, the integer
+/// part a rounding shift.
+#[inline(always)]
+fn weight(y: u32, exp2: &[i32; EXP2_STEPS]) -> u32 {
+    let y = (y.min(LIMIT) + (1 << (STEP_BITS - 1))) >> STEP_BITS;
+    let n = y >> (Q - STEP_BITS);
+    let w = exp2[(y as usize) & (EXP2_STEPS - 1)] as u32;
+    (w + ((1u32 << n) >> 1)) >> n
+}
+
+/// Softmax weights `2^-(max − s)` of one head's scores in `exp2`'s fixed point, where `to_q`
+/// shifts a score difference to [`Q`] fixed point in log2 units; returns their sum. The table
+/// holds positive values of at most 2^30 (the model loader checks).
+#[inline(always)]
+pub fn softmax_weights(
+    scores: &[i32],
+    max: i32,
+    to_q: i32,
+    exp2: &[i32; EXP2_STEPS],
+    out: &mut [u32],
+) -> u64 {
+    let n = scores.len().min(out.len());
+    let mut done = 0;
+    let mut total = 0u64;
+    #[cfg(target_arch = "x86_64")]
+    if to_q > -32 && std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        (done, total) = unsafe { avx2::softmax_weights(&scores[..n], max, to_q, exp2, out) };
+    }
+    let (scores, out) = (&scores[done..n], &mut out[done..n]);
+    if to_q >= 0 {
+        let l = to_q.min(31) as u32;
+        let cap = LIMIT >> l;
+        for (o, &sc) in out.iter_mut().zip(scores) {
+            *o = weight((max.wrapping_sub(sc) as u32).min(cap) << l, exp2);
+            total += u64::from(*o);
+        }
+    } else if to_q > -32 {
+        let r = to_q.unsigned_abs();
+        for (o, &sc) in out.iter_mut().zip(scores) {
+            let diff = u64::from(max.wrapping_sub(sc) as u32);
+            *o = weight(((diff + (1 << (r - 1))) >> r) as u32, exp2);
+            total += u64::from(*o);
+        }
+    } else {
+        // Differences vanish at this scale: every position weighs the same.
+        out.fill(weight(0, exp2));
+        total = u64::from(weight(0, exp2)) * out.len() as u64;
+    }
+    total
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Packed, BLOCK};
+    use super::{Packed, BLOCK, EXP2_STEPS, LIMIT, Q, STEP_BITS};
     use std::arch::x86_64::*;
+
+    /// [`super::softmax_weights`] for `to_q > -32`, eight positions at a time (the table
+    /// read by a gather); returns how many positions it did (whole vectors) and their sum.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn softmax_weights(
+        scores: &[i32],
+        max: i32,
+        to_q: i32,
+        exp2: &[i32; EXP2_STEPS],
+        out: &mut [u32],
+    ) -> (usize, u64) {
+        let n = scores.len() / 8 * 8;
+        let maxv = _mm256_set1_epi32(max);
+        let (limit, one) = (_mm256_set1_epi32(LIMIT as i32), _mm256_set1_epi32(1));
+        let round = _mm256_set1_epi32(1 << (STEP_BITS - 1));
+        let mask = _mm256_set1_epi32(EXP2_STEPS as i32 - 1);
+        let mut total = _mm256_setzero_si256();
+        let (l, r) = (to_q.clamp(0, 31), (-to_q).clamp(0, 31));
+        let cap = _mm256_set1_epi32((LIMIT >> l) as i32);
+        let (lv, rv) = (_mm_cvtsi32_si128(l), _mm_cvtsi32_si128(r));
+        let rv1 = _mm_cvtsi32_si128((r - 1).max(0));
+        for i in (0..n).step_by(8) {
+            let sc = _mm256_loadu_si256(scores.as_ptr().add(i) as *const __m256i);
+            let diff = _mm256_sub_epi32(maxv, sc);
+            let y = if to_q >= 0 {
+                _mm256_sll_epi32(_mm256_min_epu32(diff, cap), lv)
+            } else {
+                // (diff + 2^(r-1)) >> r without a carry out of 32 bits: bit r-1 rounds.
+                let up = _mm256_and_si256(_mm256_srl_epi32(diff, rv1), one);
+                _mm256_add_epi32(_mm256_srl_epi32(diff, rv), up)
+            };
+            let y = _mm256_add_epi32(_mm256_min_epu32(y, limit), round);
+            let y = _mm256_srli_epi32::<{ STEP_BITS as i32 }>(y);
+            let shift = _mm256_srli_epi32::<{ (Q - STEP_BITS) as i32 }>(y);
+            let w = _mm256_i32gather_epi32::<4>(exp2.as_ptr(), _mm256_and_si256(y, mask));
+            let half = _mm256_srli_epi32::<1>(_mm256_sllv_epi32(one, shift));
+            let w = _mm256_srlv_epi32(_mm256_add_epi32(w, half), shift);
+            _mm256_storeu_si256(out.as_mut_ptr().add(i) as *mut __m256i, w);
+            let lo = _mm256_cvtepu32_epi64(_mm256_castsi256_si128(w));
+            let hi = _mm256_cvtepu32_epi64(_mm256_extracti128_si256::<1>(w));
+            total = _mm256_add_epi64(total, _mm256_add_epi64(lo, hi));
+        }
+        let mut sums = [0u64; 4];
+        _mm256_storeu_si256(sums.as_mut_ptr() as *mut __m256i, total);
+        (n, sums.iter().sum())
+    }
 
     /// Tiles of up to four rows by two blocks: per input pair, two loads and four broadcasts
     /// feed eight `vpmaddwd` into eight accumulators.
@@ -249,6 +354,44 @@ mod simd128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn softmax_weights_equal_the_scalar_rule_at_every_scale() {
+        let exp2: Box<[i32; EXP2_STEPS]> = super::super::fixed::tests::exp2_table();
+        let mut x = 3u32;
+        let scores: Vec<i32> = (0..203)
+            .map(|i| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                match i % 50 {
+                    0 => -(1 << 30),
+                    1 => 1 << 30,
+                    _ => (x as i32) >> (x % 24),
+                }
+            })
+            .collect();
+        let max = *scores.iter().max().unwrap();
+        for to_q in [-40, -31, -20, -5, -1, 0, 1, 7, 16, 31, 40] {
+            let mut fast = vec![0; scores.len()];
+            let total = softmax_weights(&scores, max, to_q, &exp2, &mut fast);
+            let mut slow = vec![0u32; scores.len()];
+            for (o, &sc) in slow.iter_mut().zip(&scores) {
+                let d = i64::from(max) - i64::from(sc);
+                // The rule in plain words: the difference at Q16, rounded to the nearest (at
+                // a large scale, capped first: the engine's rule, which the tables pin).
+                let y = if to_q >= 0 {
+                    let l = to_q.min(31);
+                    d.min(i64::from(LIMIT >> l)) << l
+                } else if to_q > -32 {
+                    (d + (1 << (-to_q - 1))) >> -to_q
+                } else {
+                    0
+                };
+                *o = weight(y.min(i64::from(LIMIT)) as u32, &exp2);
+            }
+            assert_eq!(fast, slow, "to_q {to_q}");
+            assert_eq!(total, slow.iter().map(|&w| u64::from(w)).sum::<u64>());
+        }
+    }
 
     #[test]
     fn kernels_equal_the_plain_sums_on_every_shape() {
