@@ -74,8 +74,18 @@ pub fn normalize_into(m: &[i64], e: i32, bits: u32, out: &mut [i16]) -> i32 {
         return e;
     }
     let s = renorm_shift(max, bits);
-    for (o, &v) in out.iter_mut().zip(m) {
-        *o = shift(v, -s) as i16;
+    // The direction decided once per vector: `shift(v, -s)` either way.
+    if s <= 0 {
+        // Exact: the largest lands at most at 2^bits.
+        let k = -s;
+        for (o, &v) in out.iter_mut().zip(m) {
+            *o = (v << k) as i16;
+        }
+    } else {
+        let s = s as u32;
+        for (o, &v) in out.iter_mut().zip(m) {
+            *o = rshift(v, s) as i16;
+        }
     }
     e + s
 }
@@ -88,8 +98,16 @@ pub fn normalize_wide(m: &mut [i64], e: i32, bits: u32) -> i32 {
         return e;
     }
     let s = renorm_shift(max, bits);
-    for v in m.iter_mut() {
-        *v = shift(*v, -s);
+    if s <= 0 {
+        let k = -s;
+        for v in m.iter_mut() {
+            *v <<= k;
+        }
+    } else {
+        let s = s as u32;
+        for v in m.iter_mut() {
+            *v = rshift(*v, s);
+        }
     }
     e + s
 }
@@ -164,8 +182,8 @@ pub fn pow2_neg(y: i64, exp2: &[i32; EXP2_STEPS]) -> i64 {
 }
 
 /// GELU of a fixed-point `x` with [`Q`] fractional bits, same format out: the table
-/// interpolated inside `[-8, 8)`, the identity above, zero below.
-#[inline(always)]
+/// interpolated inside `[-8, 8)`, the identity above, zero below (the rule [`gelu_row`] keeps).
+#[cfg(test)]
 pub fn gelu(x: i64, table: &[i32]) -> i64 {
     let lo = -(GELU_RANGE << Q);
     if x >= GELU_RANGE << Q {
@@ -181,6 +199,41 @@ pub fn gelu(x: i64, table: &[i32]) -> i64 {
     a + rshift((b - a) * fr, step_bits)
 }
 
+/// [`gelu`]`(`[`shift`]`(v, n))` for every `v` of `row`, in place: the shift's direction
+/// decided once, the table read without branches.
+#[inline(always)]
+pub fn gelu_row(row: &mut [i64], n: i32, table: &[i32; GELU_ENTRIES + 1]) {
+    if n >= 0 {
+        let m = 1i64 << n.min(62);
+        for v in row.iter_mut() {
+            *v = gelu_at(v.saturating_mul(m), table);
+        }
+    } else {
+        let s = n.unsigned_abs();
+        for v in row.iter_mut() {
+            *v = gelu_at(rshift(*v, s), table);
+        }
+    }
+}
+
+/// [`gelu`] with the range tests as selects.
+#[inline(always)]
+fn gelu_at(x: i64, table: &[i32; GELU_ENTRIES + 1]) -> i64 {
+    let (lo, hi) = (-(GELU_RANGE << Q), GELU_RANGE << Q);
+    let step_bits = Q - GELU_STEP_BITS;
+    let u = (x.clamp(lo, hi - 1) - lo) as usize;
+    let (i, fr) = (u >> step_bits, (u & ((1 << step_bits) - 1)) as i64);
+    let (a, b) = (i64::from(table[i]), i64::from(table[i + 1]));
+    let g = a + rshift((b - a) * fr, step_bits);
+    if x >= hi {
+        x
+    } else if x < lo {
+        0
+    } else {
+        g
+    }
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -193,6 +246,29 @@ pub(super) mod tests {
             })
             .collect();
         v.into_boxed_slice().try_into().unwrap()
+    }
+
+    #[test]
+    fn gelu_rows_equal_gelu_of_each_shift() {
+        let g: Vec<i32> = (0..=GELU_ENTRIES as i32).map(|i| i * 37 - 20_000).collect();
+        let table: &[i32; GELU_ENTRIES + 1] = g.as_slice().try_into().unwrap();
+        let mut x = 5u64;
+        let row: Vec<i64> = (0..500)
+            .map(|i| {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                match i % 100 {
+                    0 => i64::MAX / 3,
+                    1 => i64::MIN / 3,
+                    _ => (x as i64) >> (x % 64),
+                }
+            })
+            .collect();
+        for n in [-70, -40, -16, -3, -1, 0, 1, 5, 20, 63] {
+            let mut got = row.clone();
+            gelu_row(&mut got, n, table);
+            let want: Vec<i64> = row.iter().map(|&v| gelu(shift(v, n), &g)).collect();
+            assert_eq!(got, want, "shift {n}");
+        }
     }
 
     #[test]

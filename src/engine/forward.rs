@@ -25,7 +25,7 @@ pub(super) struct Linear {
     n_in: usize,
     /// Packed for [`kernels::matmul`].
     w: Vec<i16>,
-    mul: Vec<i64>,
+    mul: Vec<i32>,
     e: i32,
     bias: Option<(Vec<i64>, i32)>,
 }
@@ -52,7 +52,7 @@ impl Linear {
         Ok(Self {
             n_in,
             w: kernels::pack(&weights.iter().map(|&v| v as i16).collect::<Vec<_>>(), n_in),
-            mul: wide(w.get(&format!("{name}.mul"), &[n_out])?),
+            mul: w.get(&format!("{name}.mul"), &[n_out])?.to_vec(),
             e: exponent(w.scalar(&format!("{name}.e"))?, name)?,
             bias,
         })
@@ -96,11 +96,21 @@ impl Linear {
             *e = xe + self.e;
             let row = &mut y[r * n_out..(r + 1) * n_out];
             for ((o, &s), &m) in row.iter_mut().zip(&sums[r * n_out..]).zip(&self.mul) {
-                *o = i64::from(s) * m;
+                *o = i64::from(s) * i64::from(m);
             }
             if let Some((b, be)) = &self.bias {
-                for (o, &bv) in row.iter_mut().zip(b) {
-                    *o = o.saturating_add(shift(bv, be - *e));
+                // `shift(bv, be - e)`, its direction decided once per row.
+                let k = be - *e;
+                if k >= 0 {
+                    let m = 1i64 << k.min(62);
+                    for (o, &bv) in row.iter_mut().zip(b) {
+                        *o = o.saturating_add(bv.saturating_mul(m));
+                    }
+                } else {
+                    let s = k.unsigned_abs();
+                    for (o, &bv) in row.iter_mut().zip(b) {
+                        *o = o.saturating_add(rshift(bv, s));
+                    }
                 }
             }
         }
@@ -168,7 +178,7 @@ pub struct IntModel {
     pub(super) cos: Vec<i64>,
     pub(super) sin: Vec<i64>,
     exp2: Box<[i32; EXP2_STEPS]>,
-    pub(super) gelu: Vec<i32>,
+    pub(super) gelu: Box<[i32; GELU_ENTRIES + 1]>,
 }
 
 fn wide(v: &[i32]) -> Vec<i64> {
@@ -266,7 +276,12 @@ impl IntModel {
                 .into_boxed_slice()
                 .try_into()
                 .map_err(|_| WeightsError::Invalid("lut.exp2".into()))?,
-            gelu: w.get("lut.gelu", &[GELU_ENTRIES + 1])?.to_vec(),
+            gelu: w
+                .get("lut.gelu", &[GELU_ENTRIES + 1])?
+                .to_vec()
+                .into_boxed_slice()
+                .try_into()
+                .map_err(|_| WeightsError::Invalid("lut.gelu".into()))?,
         })
     }
 
@@ -687,9 +702,7 @@ impl IntSession<'_> {
 
             let hid = &mut self.wide[..h];
             let eh = l.fc1.apply(&self.x, ex, hid, &mut self.sums);
-            for v in hid.iter_mut() {
-                *v = fixed::gelu(shift(*v, eh + Q as i32), &m.gelu);
-            }
+            fixed::gelu_row(hid, eh + Q as i32, &m.gelu);
             let eg = normalize_into(hid, -(Q as i32), ACT_BITS, &mut self.hidden);
             let y = &mut self.wide[..d];
             let ey = l.fc2.apply(&self.hidden, eg, y, &mut self.sums);
