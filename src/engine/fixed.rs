@@ -286,7 +286,17 @@ pub(super) mod tests {
     #[test]
     fn divisors_divide_exactly() {
         let mut x = 1u64;
-        for d in [1u64, 2, 3, 7, 1000, 65535, 1 << 20, (1 << 40) + 3, (1 << 62) - 1] {
+        for d in [
+            1u64,
+            2,
+            3,
+            7,
+            1000,
+            65535,
+            1 << 20,
+            (1 << 40) + 3,
+            (1 << 62) - 1,
+        ] {
             let div = Divisor::new(d);
             for n in [0u64, 1, d - 1, d, d + 1, 2 * d - 1, (1 << 63) - 1] {
                 assert_eq!(div.div(n), n / d, "{n} / {d}");

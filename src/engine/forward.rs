@@ -6,8 +6,8 @@
 
 use super::file::IntWeights;
 use super::fixed::{
-    self, div_round, isqrt, Divisor, normalize_into, normalize_wide, pow2_neg, rshift, shift, ACT_BITS,
-    EXP2_STEPS, EXP_BITS, GELU_ENTRIES, Q, QK_BITS, ROPE_BITS,
+    self, div_round, isqrt, normalize_into, normalize_wide, pow2_neg, rshift, shift, Divisor,
+    ACT_BITS, EXP2_STEPS, EXP_BITS, GELU_ENTRIES, Q, QK_BITS, ROPE_BITS,
 };
 use super::kernels::{self, Packed, BLOCK};
 use crate::coder::{FreqTable, TOTAL};
@@ -120,38 +120,49 @@ impl Linear {
 /// LayerNorm with gain and offset as block-exponent vectors.
 pub(super) struct Norm {
     gain: (Vec<i64>, i32),
-    offset: (Vec<i64>, i32),
+    /// The offset already at the exponent of `z · gain` (fixed per model).
+    offset: Vec<i64>,
 }
 
 impl Norm {
-    /// Normalises `m` (wide mantissas; the shared exponent cancels out) into `out`; returns the
-    /// exponent of `out`. The variance floor (ε) is left out: the residual sums it sees are
-    /// never constant vectors, and a constant vector comes out as the offset alone.
+    fn load(w: &IntWeights, name: &str, d: usize) -> Result<Self, WeightsError> {
+        let gain = vector(w, &format!("{name}.gamma"), d)?;
+        let (b, be) = vector(w, &format!("{name}.beta"), d)?;
+        let ez = gain.1 - Z_BITS as i32;
+        let offset = b.iter().map(|&v| shift(v, be - ez)).collect();
+        Ok(Self { gain, offset })
+    }
+
+    /// Normalises `m` (wide mantissas of at most [`NORM_IN_BITS`] bits, as [`add`] leaves
+    /// them; the shared exponent cancels out) into `out`; returns the exponent of `out`. The
+    /// variance floor (ε) is left out: the residual sums it sees are never constant vectors,
+    /// and a constant vector comes out as the offset alone.
     #[inline(always)]
     pub(super) fn apply(&self, m: &mut [i64], out: &mut [i16], tmp: &mut [i64]) -> i32 {
         let d = m.len() as i64;
         let mean = div_round(m.iter().sum(), d);
-        let mut sq = 0u128;
+        // Centred values have at most 25 bits: squares 50, their sum (d ≤ 2048) 61.
+        let mut sq = 0u64;
         for v in m.iter_mut() {
             *v -= mean;
-            sq += (v.unsigned_abs() as u128) * (v.unsigned_abs() as u128);
+            sq += v.unsigned_abs() * v.unsigned_abs();
         }
         // σ in mantissa units, with 16 fractional bits.
-        let sigma = isqrt((sq << 32) / d as u128) as i64;
+        let sigma = isqrt((u128::from(sq) << 32) / d as u128) as i64;
         let by_sigma = Divisor::new(sigma as u64);
         let ez = self.gain.1 - Z_BITS as i32;
         for (((t, &v), &g), &b) in tmp
             .iter_mut()
             .zip(m.iter())
             .zip(&self.gain.0)
-            .zip(&self.offset.0)
+            .zip(&self.offset)
         {
             let z = if sigma == 0 {
                 0
             } else {
                 by_sigma.div_round(v << (Z_BITS + 16))
             };
-            *t = (z * g).saturating_add(shift(b, self.offset.1 - ez));
+            *t = (z * g).saturating_add(b);
         }
         normalize_into(tmp, ez, ACT_BITS, out)
     }
@@ -228,14 +239,8 @@ impl IntModel {
                 wo: Linear::load(w, &p("wo"), d, d, false)?,
                 fc1: Linear::load(w, &p("fc1"), d, h, true)?,
                 fc2: Linear::load(w, &p("fc2"), h, d, true)?,
-                ln1: Norm {
-                    gain: vector(w, &p("ln1.gamma"), d)?,
-                    offset: vector(w, &p("ln1.beta"), d)?,
-                },
-                ln2: Norm {
-                    gain: vector(w, &p("ln2.gamma"), d)?,
-                    offset: vector(w, &p("ln2.beta"), d)?,
-                },
+                ln1: Norm::load(w, &p("ln1"), d)?,
+                ln2: Norm::load(w, &p("ln2"), d)?,
             });
         }
         let embed = w.get("embed.m", &[VOCAB, d])?;
@@ -578,8 +583,17 @@ pub(super) fn rotate(v: &mut [i64], heads: usize, cos: &[i64], sin: &[i64]) {
 pub(super) fn add(x: &[i16], ex: i32, y: &mut [i64], ey: i32, out: &mut [i64]) {
     let ey = normalize_wide(y, ey, NORM_IN_BITS);
     let e0 = ex.min(ey).max(ex.max(ey) - MAX_ALIGN);
-    for ((o, &a), &b) in out.iter_mut().zip(x).zip(y.iter()) {
-        *o = shift(i64::from(a), ex - e0) + shift(b, ey - e0);
+    // Each side's shift direction decided once: `shift(a, ex − e0) + shift(b, ey − e0)`.
+    let (kx, ky) = (ex - e0, ey - e0);
+    if kx >= 0 && ky >= 0 {
+        let (mx, my) = (1i64 << kx.min(62), 1i64 << ky.min(62));
+        for ((o, &a), &b) in out.iter_mut().zip(x).zip(y.iter()) {
+            *o = i64::from(a).saturating_mul(mx) + b.saturating_mul(my);
+        }
+    } else {
+        for ((o, &a), &b) in out.iter_mut().zip(x).zip(y.iter()) {
+            *o = shift(i64::from(a), kx) + shift(b, ky);
+        }
     }
     normalize_wide(out, e0, NORM_IN_BITS);
 }
