@@ -23,8 +23,8 @@ const MAX_ALIGN: i32 = 30;
 /// `y = x·W (+ b)`: int8 weights per output row, a fixed-point scale per output channel.
 pub(super) struct Linear {
     n_in: usize,
-    /// Packed for [`kernels::matmul`].
-    w: Vec<i16>,
+    /// Packed for [`kernels::matmul`], as bytes (checked to be int8 at load).
+    w: Vec<i8>,
     mul: Vec<i32>,
     e: i32,
     bias: Option<(Vec<i64>, i32)>,
@@ -51,7 +51,7 @@ impl Linear {
         };
         Ok(Self {
             n_in,
-            w: kernels::pack(&weights.iter().map(|&v| v as i16).collect::<Vec<_>>(), n_in),
+            w: kernels::pack(&weights.iter().map(|&v| v as i8).collect::<Vec<_>>(), n_in),
             mul: w.get(&format!("{name}.mul"), &[n_out])?.to_vec(),
             e: exponent(w.scalar(&format!("{name}.e"))?, name)?,
             bias,

@@ -20,11 +20,25 @@ pub fn packed_index(o: usize, k: usize, stride: usize) -> usize {
     (o / BLOCK) * stride + (k / 2) * 2 * BLOCK + (o % BLOCK) * 2 + k % 2
 }
 
+/// A matrix element: i16 (cached keys and values) or i8 (weights, half the bytes to stream).
+pub trait Weight: Copy + Default + Into<i32> {
+    /// Bytes per element.
+    const BYTES: usize;
+}
+
+impl Weight for i16 {
+    const BYTES: usize = 2;
+}
+
+impl Weight for i8 {
+    const BYTES: usize = 1;
+}
+
 /// Packs `w` (`n_out` rows of `n_in`; `n_in` even, `n_out` a multiple of [`BLOCK`]); its blocks
 /// are `n_in · BLOCK` apart.
-pub fn pack(w: &[i16], n_in: usize) -> Vec<i16> {
+pub fn pack<T: Weight>(w: &[T], n_in: usize) -> Vec<T> {
     assert!(n_in.is_multiple_of(2) && w.len().is_multiple_of(n_in * BLOCK));
-    let mut out = vec![0; w.len()];
+    let mut out = vec![T::default(); w.len()];
     for (o, row) in w.chunks_exact(n_in).enumerate() {
         for (k, &v) in row.iter().enumerate() {
             out[packed_index(o, k, n_in * BLOCK)] = v;
@@ -35,9 +49,9 @@ pub fn pack(w: &[i16], n_in: usize) -> Vec<i16> {
 
 /// A packed matrix (or the first `blocks` blocks of one): block `b` starts at `b · stride`.
 #[derive(Clone, Copy)]
-pub struct Packed<'a> {
+pub struct Packed<'a, T: Weight = i16> {
     /// The packed values.
-    pub w: &'a [i16],
+    pub w: &'a [T],
     /// Distance between blocks.
     pub stride: usize,
     /// Blocks in use: `BLOCK · blocks` outputs.
@@ -47,12 +61,12 @@ pub struct Packed<'a> {
 /// `out[r · os + o] = Σ_{k < n_in} x[r · xs + k] · W[o][k]` for `rows` rows and every output of
 /// `w`; `n_in` is even.
 #[inline(always)]
-pub fn matmul(
+pub fn matmul<T: Weight>(
     x: &[i16],
     xs: usize,
     rows: usize,
     n_in: usize,
-    w: Packed,
+    w: Packed<T>,
     out: &mut [i32],
     os: usize,
 ) {
@@ -70,6 +84,13 @@ pub fn matmul(
         "room for the sums"
     );
     #[cfg(target_arch = "x86_64")]
+    if has_vnni() {
+        // SAFETY: the CPU has these features (checked just above); every read and write is
+        // in bounds (asserted above).
+        unsafe { avx2::matmul_vnni(x, xs, rows, n_in, w, out, os) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2 (checked just above); every read and write is in bounds
         // (asserted above).
@@ -86,13 +107,27 @@ pub fn matmul(
     matmul_portable(x, xs, rows, n_in, w, out, os)
 }
 
+/// Whether the CPU has AVX-512 VNNI on 256-bit vectors (besides AVX2); looked up once.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn matmul_portable(
+fn has_vnni() -> bool {
+    use std::sync::OnceLock;
+    static VNNI: OnceLock<bool> = OnceLock::new();
+    *VNNI.get_or_init(|| {
+        std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512vnni")
+    })
+}
+
+#[inline(always)]
+fn matmul_portable<T: Weight>(
     x: &[i16],
     xs: usize,
     rows: usize,
     n_in: usize,
-    w: Packed,
+    w: Packed<T>,
     out: &mut [i32],
     os: usize,
 ) {
@@ -104,7 +139,7 @@ fn matmul_portable(
             for (pair, wp) in xr.chunks_exact(2).zip(wb.chunks_exact(2 * BLOCK)) {
                 let (x0, x1) = (i32::from(pair[0]), i32::from(pair[1]));
                 for (a, ww) in acc.iter_mut().zip(wp.chunks_exact(2)) {
-                    let s = (x0 * i32::from(ww[0])).wrapping_add(x1 * i32::from(ww[1]));
+                    let s = (x0 * ww[0].into()).wrapping_add(x1 * ww[1].into());
                     *a = a.wrapping_add(s);
                 }
             }
@@ -172,8 +207,18 @@ pub fn softmax_weights(
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Packed, BLOCK, EXP2_STEPS, LIMIT, Q, STEP_BITS};
+    use super::{Packed, Weight, BLOCK, EXP2_STEPS, LIMIT, Q, STEP_BITS};
     use std::arch::x86_64::*;
+
+    /// Sixteen elements at `p` as i16 lanes (i8 ones sign-extended).
+    #[inline(always)]
+    unsafe fn load<T: Weight>(p: *const T) -> __m256i {
+        if T::BYTES == 1 {
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(p as *const __m128i))
+        } else {
+            _mm256_loadu_si256(p as *const __m256i)
+        }
+    }
 
     /// [`super::softmax_weights`] for `to_q > -32`, eight positions at a time (the table
     /// read by a gather); returns how many positions it did (whole vectors) and their sum.
@@ -222,14 +267,43 @@ mod avx2 {
     }
 
     /// Tiles of up to four rows by two blocks: per input pair, two loads and four broadcasts
-    /// feed eight `vpmaddwd` into eight accumulators.
+    /// feed eight `vpmaddwd` into eight accumulators (fewer rows split the pairs among more
+    /// accumulators, so that no chain of additions waits on the one before).
     #[target_feature(enable = "avx2")]
-    pub unsafe fn matmul(
+    pub unsafe fn matmul<T: Weight>(
         x: &[i16],
         xs: usize,
         rows: usize,
         n_in: usize,
-        w: Packed,
+        w: Packed<T>,
+        out: &mut [i32],
+        os: usize,
+    ) {
+        tiles::<T, false>(x, xs, rows, n_in, w, out, os)
+    }
+
+    /// [`matmul`] with `vpdpwssd` (AVX-512 VNNI on 256-bit vectors): the multiply-add and the
+    /// accumulation in one instruction, the same wrapping sums.
+    #[target_feature(enable = "avx2,avx512f,avx512vl,avx512vnni")]
+    pub unsafe fn matmul_vnni<T: Weight>(
+        x: &[i16],
+        xs: usize,
+        rows: usize,
+        n_in: usize,
+        w: Packed<T>,
+        out: &mut [i32],
+        os: usize,
+    ) {
+        tiles::<T, true>(x, xs, rows, n_in, w, out, os)
+    }
+
+    #[inline(always)]
+    unsafe fn tiles<T: Weight, const V: bool>(
+        x: &[i16],
+        xs: usize,
+        rows: usize,
+        n_in: usize,
+        w: Packed<T>,
         out: &mut [i32],
         os: usize,
     ) {
@@ -245,14 +319,14 @@ mod avx2 {
                 let (xr, o) = (xp.add(r * xs), op.add(r * os + b * BLOCK));
                 let s = w.stride;
                 match (nr, nb) {
-                    (4, 2) => tile::<4, 2>(xr, xs, wb, s, pairs, o, os),
-                    (3, 2) => tile::<3, 2>(xr, xs, wb, s, pairs, o, os),
-                    (2, 2) => tile::<2, 2>(xr, xs, wb, s, pairs, o, os),
-                    (1, 2) => tile::<1, 2>(xr, xs, wb, s, pairs, o, os),
-                    (4, _) => tile::<4, 1>(xr, xs, wb, s, pairs, o, os),
-                    (3, _) => tile::<3, 1>(xr, xs, wb, s, pairs, o, os),
-                    (2, _) => tile::<2, 1>(xr, xs, wb, s, pairs, o, os),
-                    _ => tile::<1, 1>(xr, xs, wb, s, pairs, o, os),
+                    (4, 2) => tile::<4, 2, 1, T, V>(xr, xs, wb, s, pairs, o, os),
+                    (3, 2) => tile::<3, 2, 1, T, V>(xr, xs, wb, s, pairs, o, os),
+                    (2, 2) => tile::<2, 2, 2, T, V>(xr, xs, wb, s, pairs, o, os),
+                    (1, 2) => tile::<1, 2, 4, T, V>(xr, xs, wb, s, pairs, o, os),
+                    (4, _) => tile::<4, 1, 2, T, V>(xr, xs, wb, s, pairs, o, os),
+                    (3, _) => tile::<3, 1, 2, T, V>(xr, xs, wb, s, pairs, o, os),
+                    (2, _) => tile::<2, 1, 4, T, V>(xr, xs, wb, s, pairs, o, os),
+                    _ => tile::<1, 1, 4, T, V>(xr, xs, wb, s, pairs, o, os),
                 }
                 r += 4;
             }
@@ -260,31 +334,50 @@ mod avx2 {
         }
     }
 
+    /// `R` rows by `B` blocks, the pairs dealt round-robin to `U` sets of accumulators that are
+    /// summed at the end (wrapping sums: any order gives the same bits).
     #[inline(always)]
-    unsafe fn tile<const R: usize, const B: usize>(
+    unsafe fn tile<const R: usize, const B: usize, const U: usize, T: Weight, const V: bool>(
         x: *const i16,
         xs: usize,
-        w: *const i16,
+        w: *const T,
         stride: usize,
         pairs: usize,
         out: *mut i32,
         os: usize,
     ) {
-        let mut acc = [[_mm256_setzero_si256(); B]; R];
-        for p in 0..pairs {
-            let wv: [__m256i; B] = std::array::from_fn(|b| {
-                _mm256_loadu_si256(w.add(b * stride + p * 2 * BLOCK) as *const __m256i)
-            });
+        let mut acc = [[[_mm256_setzero_si256(); B]; R]; U];
+        let step = |acc: &mut [[__m256i; B]; R], p: usize| {
+            let wv: [__m256i; B] = std::array::from_fn(|b| load(w.add(b * stride + p * 2 * BLOCK)));
             for (r, row) in acc.iter_mut().enumerate() {
                 let pair = (x.add(r * xs + 2 * p) as *const i32).read_unaligned();
                 let xv = _mm256_set1_epi32(pair);
                 for (a, &wb) in row.iter_mut().zip(&wv) {
-                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xv, wb));
+                    *a = if V {
+                        _mm256_dpwssd_epi32(*a, xv, wb)
+                    } else {
+                        _mm256_add_epi32(*a, _mm256_madd_epi16(xv, wb))
+                    };
                 }
             }
+        };
+        let mut p = 0;
+        while p + U <= pairs {
+            for (u, acc) in acc.iter_mut().enumerate() {
+                step(acc, p + u);
+            }
+            p += U;
         }
-        for (r, row) in acc.iter().enumerate() {
-            for (b, &a) in row.iter().enumerate() {
+        while p < pairs {
+            step(&mut acc[0], p);
+            p += 1;
+        }
+        for r in 0..R {
+            for b in 0..B {
+                let mut a = acc[0][r][b];
+                for more in &acc[1..] {
+                    a = _mm256_add_epi32(a, more[r][b]);
+                }
                 _mm256_storeu_si256(out.add(r * os + b * BLOCK) as *mut __m256i, a);
             }
         }
@@ -293,16 +386,26 @@ mod avx2 {
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128 {
-    use super::{Packed, BLOCK};
+    use super::{Packed, Weight, BLOCK};
     use std::arch::wasm32::*;
 
+    /// Eight elements at `p` as i16 lanes (i8 ones sign-extended).
+    #[inline(always)]
+    unsafe fn load<T: Weight>(p: *const T) -> v128 {
+        if T::BYTES == 1 {
+            i16x8_load_extend_i8x8(p as *const i8)
+        } else {
+            v128_load(p as *const v128)
+        }
+    }
+
     /// Tiles of up to four rows by one block (two vectors of four sums).
-    pub unsafe fn matmul(
+    pub unsafe fn matmul<T: Weight>(
         x: &[i16],
         xs: usize,
         rows: usize,
         n_in: usize,
-        w: Packed,
+        w: Packed<T>,
         out: &mut [i32],
         os: usize,
     ) {
@@ -314,10 +417,10 @@ mod simd128 {
             while r < rows {
                 let (xr, o) = (xp.add(r * xs), op.add(r * os + b * BLOCK));
                 match (rows - r).min(4) {
-                    4 => tile::<4>(xr, xs, wb, pairs, o, os),
-                    3 => tile::<3>(xr, xs, wb, pairs, o, os),
-                    2 => tile::<2>(xr, xs, wb, pairs, o, os),
-                    _ => tile::<1>(xr, xs, wb, pairs, o, os),
+                    4 => tile::<4, T>(xr, xs, wb, pairs, o, os),
+                    3 => tile::<3, T>(xr, xs, wb, pairs, o, os),
+                    2 => tile::<2, T>(xr, xs, wb, pairs, o, os),
+                    _ => tile::<1, T>(xr, xs, wb, pairs, o, os),
                 }
                 r += 4;
             }
@@ -325,18 +428,18 @@ mod simd128 {
     }
 
     #[inline(always)]
-    unsafe fn tile<const R: usize>(
+    unsafe fn tile<const R: usize, T: Weight>(
         x: *const i16,
         xs: usize,
-        w: *const i16,
+        w: *const T,
         pairs: usize,
         out: *mut i32,
         os: usize,
     ) {
         let mut acc = [[i32x4_splat(0); 2]; R];
         for p in 0..pairs {
-            let lo = v128_load(w.add(p * 2 * BLOCK) as *const v128);
-            let hi = v128_load(w.add(p * 2 * BLOCK + BLOCK) as *const v128);
+            let lo = load(w.add(p * 2 * BLOCK));
+            let hi = load(w.add(p * 2 * BLOCK + BLOCK));
             for (r, a) in acc.iter_mut().enumerate() {
                 let pair = (x.add(r * xs + 2 * p) as *const i32).read_unaligned();
                 let xv = i32x4_splat(pair);
@@ -436,7 +539,40 @@ mod tests {
             matmul(&xs, n_in, rows, n_in, view, &mut fast, n_out);
             matmul_portable(&xs, n_in, rows, n_in, view, &mut slow, n_out);
             assert_eq!(fast, want, "{rows}×{n_in} · {n_out}×{n_in}");
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") {
+                // Without VNNI, where the dispatch above took it.
+                let mut plain = vec![0; rows * n_out];
+                // SAFETY: AVX2 is checked just above; the shapes are those matmul checked.
+                unsafe { avx2::matmul(&xs, n_in, rows, n_in, view, &mut plain, n_out) };
+                assert_eq!(plain, want, "avx2 {rows}×{n_in} · {n_out}×{n_in}");
+            }
             assert_eq!(slow, want, "portable {rows}×{n_in} · {n_out}×{n_in}");
+            // The same products with the weights as bytes.
+            let w8: Vec<i8> = w.iter().map(|&v| (v >> 8) as i8).collect();
+            let want8: Vec<i32> = xs
+                .chunks_exact(n_in)
+                .flat_map(|xr| {
+                    w8.chunks_exact(n_in).map(move |wr| {
+                        xr.iter().zip(wr).fold(0i32, |s, (&a, &b)| {
+                            s.wrapping_add(i32::from(a) * i32::from(b))
+                        })
+                    })
+                })
+                .collect();
+            let packed8 = pack(&w8, n_in);
+            let view8 = Packed {
+                w: &packed8,
+                stride: n_in * BLOCK,
+                blocks: n_out / BLOCK,
+            };
+            matmul(&xs, n_in, rows, n_in, view8, &mut fast, n_out);
+            matmul_portable(&xs, n_in, rows, n_in, view8, &mut slow, n_out);
+            assert_eq!(fast, want8, "bytes {rows}×{n_in} · {n_out}×{n_in}");
+            assert_eq!(
+                slow, want8,
+                "bytes, portable {rows}×{n_in} · {n_out}×{n_in}"
+            );
         }
     }
 }
