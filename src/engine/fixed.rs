@@ -36,11 +36,25 @@ pub fn rshift(x: i64, s: u32) -> i64 {
     }
 }
 
+/// `x · 2^k` saturated to i64 (`x.saturating_mul(1 << k)`), for `k ≤ 62`, by comparisons
+/// (wasm has no cheap overflow test for a 64-bit product).
+#[inline(always)]
+pub fn shl_sat(x: i64, k: u32) -> i64 {
+    let lim = i64::MAX >> k;
+    if x > lim {
+        i64::MAX
+    } else if x < !lim {
+        i64::MIN
+    } else {
+        x << k
+    }
+}
+
 /// `x · 2^n` for either sign of `n`: exact (saturating) left, rounded right.
 #[inline(always)]
 pub fn shift(x: i64, n: i32) -> i64 {
     if n >= 0 {
-        x.saturating_mul(1i64 << n.min(62))
+        shl_sat(x, n.min(62) as u32)
     } else {
         rshift(x, n.unsigned_abs())
     }
@@ -63,12 +77,20 @@ fn renorm_shift(max_abs: u64, bits: u32) -> i32 {
     len - bits as i32
 }
 
+/// A number with the bit length of the largest `|v|` (their OR: the same length as their
+/// maximum, and a reduction every target vectorises); 0 when all are 0.
+#[inline(always)]
+fn max_bits(m: &[i64]) -> u64 {
+    m.iter().fold(0, |acc, v| acc | v.unsigned_abs())
+}
+
 /// Rescales `m · 2^e` so the largest `|m|` lies in `[2^(bits-1), 2^bits]`; writes the mantissas
 /// to `out` and returns their exponent. All zeros keep exponent `e`.
-#[inline(always)]
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
 pub fn normalize_into(m: &[i64], e: i32, bits: u32, out: &mut [i16]) -> i32 {
     debug_assert!(bits <= 14);
-    let max = m.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+    let max = max_bits(m);
     if max == 0 {
         out.fill(0);
         return e;
@@ -82,18 +104,21 @@ pub fn normalize_into(m: &[i64], e: i32, bits: u32, out: &mut [i16]) -> i32 {
             *o = (v << k) as i16;
         }
     } else {
+        // `rshift(v, s)` with its cases decided once (s ≤ 62: the largest has at most 64 bits).
         let s = s as u32;
+        let half = 1i64 << (s - 1);
         for (o, &v) in out.iter_mut().zip(m) {
-            *o = rshift(v, s) as i16;
+            *o = ((v + half) >> s) as i16;
         }
     }
     e + s
 }
 
 /// Like [`normalize_into`] with wider mantissas kept in i64 (for LayerNorm inputs).
-#[inline(always)]
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
 pub fn normalize_wide(m: &mut [i64], e: i32, bits: u32) -> i32 {
-    let max = m.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+    let max = max_bits(m);
     if max == 0 {
         return e;
     }
@@ -105,8 +130,9 @@ pub fn normalize_wide(m: &mut [i64], e: i32, bits: u32) -> i32 {
         }
     } else {
         let s = s as u32;
+        let half = 1i64 << (s - 1);
         for v in m.iter_mut() {
-            *v = rshift(*v, s);
+            *v = (*v + half) >> s;
         }
     }
     e + s
@@ -149,6 +175,11 @@ impl Divisor {
     /// ⌊n / d⌋ for `n < 2^63`, exactly.
     #[inline(always)]
     pub fn div(self, n: u64) -> u64 {
+        // wasm has a 64-bit division instruction but no 64×64→128 product (a library call):
+        // there the plain quotient is the faster one, and the same number.
+        if cfg!(target_arch = "wasm32") {
+            return n / self.d;
+        }
         let q = ((u128::from(n) * u128::from(self.inv)) >> 64) as u64;
         q + u64::from(n - q * self.d >= self.d)
     }
@@ -201,12 +232,13 @@ pub fn gelu(x: i64, table: &[i32]) -> i64 {
 
 /// [`gelu`]`(`[`shift`]`(v, n))` for every `v` of `row`, in place: the shift's direction
 /// decided once, the table read without branches.
-#[inline(always)]
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
 pub fn gelu_row(row: &mut [i64], n: i32, table: &[i32; GELU_ENTRIES + 1]) {
     if n >= 0 {
-        let m = 1i64 << n.min(62);
+        let k = n.min(62) as u32;
         for v in row.iter_mut() {
-            *v = gelu_at(v.saturating_mul(m), table);
+            *v = gelu_at(shl_sat(*v, k), table);
         }
     } else {
         let s = n.unsigned_abs();
@@ -268,6 +300,28 @@ pub(super) mod tests {
             gelu_row(&mut got, n, table);
             let want: Vec<i64> = row.iter().map(|&v| gelu(shift(v, n), &g)).collect();
             assert_eq!(got, want, "shift {n}");
+        }
+    }
+
+    #[test]
+    fn saturating_shifts_equal_saturating_products() {
+        for k in [0u32, 1, 5, 31, 40, 62] {
+            for x in [
+                0i64,
+                1,
+                -1,
+                7,
+                -7,
+                1 << 20,
+                -(1 << 20),
+                i64::MAX,
+                i64::MIN,
+                i64::MAX >> k,
+            ] {
+                for x in [x, x.wrapping_add(1), x.wrapping_sub(1), !x] {
+                    assert_eq!(shl_sat(x, k), x.saturating_mul(1 << k), "{x} << {k}");
+                }
+            }
         }
     }
 

@@ -69,7 +69,8 @@ impl Linear {
     /// [`Linear::apply`] on every row of `x` (`n_in` wide) into the rows of `y`, each row's
     /// exponent into `ey`: the same arithmetic per row, the products by blocks of weight rows
     /// that stay in cache while every row passes them.
-    #[inline(always)]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
     pub(super) fn apply_rows(
         &self,
         x: &[i16],
@@ -102,9 +103,9 @@ impl Linear {
                 // `shift(bv, be - e)`, its direction decided once per row.
                 let k = be - *e;
                 if k >= 0 {
-                    let m = 1i64 << k.min(62);
+                    let k = k.min(62) as u32;
                     for (o, &bv) in row.iter_mut().zip(b) {
-                        *o = o.saturating_add(bv.saturating_mul(m));
+                        *o = o.saturating_add(fixed::shl_sat(bv, k));
                     }
                 } else {
                     let s = k.unsigned_abs();
@@ -137,7 +138,8 @@ impl Norm {
     /// them; the shared exponent cancels out) into `out`; returns the exponent of `out`. The
     /// variance floor (ε) is left out: the residual sums it sees are never constant vectors,
     /// and a constant vector comes out as the offset alone.
-    #[inline(always)]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
     pub(super) fn apply(&self, m: &mut [i64], out: &mut [i16], tmp: &mut [i64]) -> i32 {
         let d = m.len() as i64;
         let mean = div_round(m.iter().sum(), d);
@@ -324,7 +326,8 @@ impl IntModel {
 
     /// Integer frequencies from integer logits: softmax weights by the exp table, every symbol
     /// ≥ 1, the rounding remainder to the most likely symbol (the first, on ties).
-    #[inline(always)]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
     pub(super) fn table(&self, logits: &[i64], e: i32) -> FreqTable {
         let bound = 1i64 << 40;
         let mut best = 0;
@@ -403,7 +406,8 @@ impl LayerCache {
 
     /// Stores position `pos`'s key and value (mantissas with their exponents; both may be
     /// rescaled in place), rescaling the cache when the new exponent is the larger.
-    #[inline(always)]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
     pub(super) fn push(&mut self, k: &mut [i16], ek: i32, v: &mut [i16], ev: i32, pos: usize) {
         let first = pos == 0;
         let (hd, cap) = (self.hd, self.cap);
@@ -535,7 +539,8 @@ pub(super) fn attend(
 
 /// One head's weighted sum of `values` (mantissas into `out`, exponent: the values' − 16) by
 /// the softmax of `scores` (a query against keys, whose two exponents sum to `eqk`).
-#[inline(always)]
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
 pub(super) fn weigh(
     m: &IntModel,
     eqk: i32,
@@ -564,7 +569,8 @@ pub(super) fn weigh(
 }
 
 /// Rotates each head's halves by the position's angles (cos/sin in [`ROPE_BITS`] fixed point).
-#[inline(always)]
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
 pub(super) fn rotate(v: &mut [i64], heads: usize, cos: &[i64], sin: &[i64]) {
     let hd = v.len() / heads;
     let half = hd / 2;
@@ -579,16 +585,17 @@ pub(super) fn rotate(v: &mut [i64], heads: usize, cos: &[i64], sin: &[i64]) {
 
 /// `x + y` into `out` as wide mantissas, `x` narrow, `y` wide. The sum's exponent is dropped:
 /// only LayerNorm, which cancels it, reads the sum.
-#[inline(always)]
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
 pub(super) fn add(x: &[i16], ex: i32, y: &mut [i64], ey: i32, out: &mut [i64]) {
     let ey = normalize_wide(y, ey, NORM_IN_BITS);
     let e0 = ex.min(ey).max(ex.max(ey) - MAX_ALIGN);
     // Each side's shift direction decided once: `shift(a, ex − e0) + shift(b, ey − e0)`.
     let (kx, ky) = (ex - e0, ey - e0);
     if kx >= 0 && ky >= 0 {
-        let (mx, my) = (1i64 << kx.min(62), 1i64 << ky.min(62));
+        let (kx, ky) = (kx.min(62) as u32, ky.min(62) as u32);
         for ((o, &a), &b) in out.iter_mut().zip(x).zip(y.iter()) {
-            *o = i64::from(a).saturating_mul(mx) + b.saturating_mul(my);
+            *o = fixed::shl_sat(i64::from(a), kx) + fixed::shl_sat(b, ky);
         }
     } else {
         for ((o, &a), &b) in out.iter_mut().zip(x).zip(y.iter()) {
@@ -599,7 +606,8 @@ pub(super) fn add(x: &[i16], ex: i32, y: &mut [i64], ey: i32, out: &mut [i64]) {
 }
 
 /// Weights shifted right by `sh` (rounded, capped to i16) into `out`; returns their sum.
-#[inline(always)]
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
 fn to_probs(weights: &[u32], sh: u32, out: &mut [i16]) -> i32 {
     let mut sum = 0i32;
     if sh >= 32 {

@@ -166,7 +166,8 @@ fn weight(y: u32, exp2: &[i32; EXP2_STEPS]) -> u32 {
 /// Softmax weights `2^-(max − s)` of one head's scores in `exp2`'s fixed point, where `to_q`
 /// shifts a score difference to [`Q`] fixed point in log2 units; returns their sum. The table
 /// holds positive values of at most 2^30 (the model loader checks).
-#[inline(always)]
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
 pub fn softmax_weights(
     scores: &[i32],
     max: i32,
