@@ -176,13 +176,15 @@ pub fn softmax_weights(
     out: &mut [u32],
 ) -> u64 {
     let n = scores.len().min(out.len());
-    let mut done = 0;
-    let mut total = 0u64;
     #[cfg(target_arch = "x86_64")]
-    if to_q > -32 && std::is_x86_feature_detected!("avx2") {
+    let (done, mut total) = if to_q > -32 && std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2 (checked just above).
-        (done, total) = unsafe { avx2::softmax_weights(&scores[..n], max, to_q, exp2, out) };
-    }
+        unsafe { avx2::softmax_weights(&scores[..n], max, to_q, exp2, out) }
+    } else {
+        (0, 0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let (done, mut total) = (0, 0u64);
     let (scores, out) = (&scores[done..n], &mut out[done..n]);
     if to_q >= 0 {
         let l = to_q.min(31) as u32;
