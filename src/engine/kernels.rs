@@ -420,18 +420,20 @@ mod simd128 {
             while r < rows {
                 let (xr, o) = (xp.add(r * xs), op.add(r * os + b * BLOCK));
                 match (rows - r).min(4) {
-                    4 => tile::<4, T>(xr, xs, wb, pairs, o, os),
-                    3 => tile::<3, T>(xr, xs, wb, pairs, o, os),
-                    2 => tile::<2, T>(xr, xs, wb, pairs, o, os),
-                    _ => tile::<1, T>(xr, xs, wb, pairs, o, os),
+                    4 => tile::<4, 1, T>(xr, xs, wb, pairs, o, os),
+                    3 => tile::<3, 1, T>(xr, xs, wb, pairs, o, os),
+                    2 => tile::<2, 2, T>(xr, xs, wb, pairs, o, os),
+                    _ => tile::<1, 4, T>(xr, xs, wb, pairs, o, os),
                 }
                 r += 4;
             }
         }
     }
 
+    /// `R` rows by one block, the pairs dealt round-robin to `U` sets of accumulators summed
+    /// at the end (as in the AVX2 kernel).
     #[inline(always)]
-    unsafe fn tile<const R: usize, T: Weight>(
+    unsafe fn tile<const R: usize, const U: usize, T: Weight>(
         x: *const i16,
         xs: usize,
         w: *const T,
@@ -439,8 +441,8 @@ mod simd128 {
         out: *mut i32,
         os: usize,
     ) {
-        let mut acc = [[i32x4_splat(0); 2]; R];
-        for p in 0..pairs {
+        let mut acc = [[[i32x4_splat(0); 2]; R]; U];
+        let step = |acc: &mut [[v128; 2]; R], p: usize| {
             let lo = load(w.add(p * 2 * BLOCK));
             let hi = load(w.add(p * 2 * BLOCK + BLOCK));
             for (r, a) in acc.iter_mut().enumerate() {
@@ -449,10 +451,26 @@ mod simd128 {
                 a[0] = i32x4_add(a[0], i32x4_dot_i16x8(xv, lo));
                 a[1] = i32x4_add(a[1], i32x4_dot_i16x8(xv, hi));
             }
+        };
+        let mut p = 0;
+        while p + U <= pairs {
+            for (u, acc) in acc.iter_mut().enumerate() {
+                step(acc, p + u);
+            }
+            p += U;
         }
-        for (r, a) in acc.iter().enumerate() {
-            v128_store(out.add(r * os) as *mut v128, a[0]);
-            v128_store(out.add(r * os + 4) as *mut v128, a[1]);
+        while p < pairs {
+            step(&mut acc[0], p);
+            p += 1;
+        }
+        for r in 0..R {
+            for half in 0..2 {
+                let mut a = acc[0][r][half];
+                for more in &acc[1..] {
+                    a = i32x4_add(a, more[r][half]);
+                }
+                v128_store(out.add(r * os + 4 * half) as *mut v128, a);
+            }
         }
     }
 }
