@@ -10,7 +10,7 @@
 //! Either way each row goes through exactly the step path's integer operations; the products
 //! only share each weight row between rows while it is in cache.
 
-use super::fixed::{self, normalize_into, ACT_BITS, Q, QK_BITS};
+use super::fixed::{normalize_into, ACT_BITS, Q, QK_BITS};
 use super::forward::{add, attend, rotate, weigh, IntModel, Layer, LayerCache, Scratch};
 use super::kernels::{self, BLOCK};
 use crate::coder::FreqTable;
@@ -138,7 +138,7 @@ impl Rows {
             &mut self.sums,
         );
         for (r, row) in wide.chunks_exact_mut(h).enumerate() {
-            fixed::gelu_row(row, self.ey[r] + Q as i32, &m.gelu);
+            kernels::gelu_row(row, self.ey[r] + Q as i32, &m.gelu);
             let out = &mut self.hidden[r * h..(r + 1) * h];
             self.ea[r] = normalize_into(row, -(Q as i32), ACT_BITS, out);
         }

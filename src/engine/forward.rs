@@ -262,6 +262,12 @@ impl IntModel {
                 "lut.exp2 is not a table of 2^-x".into(),
             ));
         }
+        // GELU in Q16 is at most 8·2^16 in size; a table beyond 2^20 is no GELU (and the
+        // interpolation relies on the bound to fit 32 bits).
+        let gelu = w.get("lut.gelu", &[GELU_ENTRIES + 1])?;
+        if gelu.iter().any(|v| v.unsigned_abs() > 1 << 20) {
+            return Err(WeightsError::Invalid("lut.gelu is not a GELU table".into()));
+        }
         let half = c.head_dim() / 2;
         let rope = |name: &str| -> Result<Vec<i64>, WeightsError> {
             let t = w.get(name, &[c.context, half])?;
@@ -283,8 +289,7 @@ impl IntModel {
                 .into_boxed_slice()
                 .try_into()
                 .map_err(|_| WeightsError::Invalid("lut.exp2".into()))?,
-            gelu: w
-                .get("lut.gelu", &[GELU_ENTRIES + 1])?
+            gelu: gelu
                 .to_vec()
                 .into_boxed_slice()
                 .try_into()
@@ -724,7 +729,7 @@ impl IntSession<'_> {
 
             let hid = &mut self.wide[..h];
             let eh = l.fc1.apply(&self.x, ex, hid, &mut self.sums);
-            fixed::gelu_row(hid, eh + Q as i32, &m.gelu);
+            kernels::gelu_row(hid, eh + Q as i32, &m.gelu);
             let eg = normalize_into(hid, -(Q as i32), ACT_BITS, &mut self.hidden);
             let y = &mut self.wide[..d];
             let ey = l.fc2.apply(&self.hidden, eg, y, &mut self.sums);

@@ -9,7 +9,7 @@
 //! same layout serves the weights, the attention keys (outputs = positions) and the attention
 //! values (inputs = positions).
 
-use super::fixed::{EXP2_STEPS, Q};
+use super::fixed::{self, EXP2_STEPS, GELU_ENTRIES, GELU_RANGE, GELU_STEP_BITS, Q};
 
 /// Outputs per packed block.
 pub const BLOCK: usize = 8;
@@ -208,10 +208,69 @@ pub fn softmax_weights(
     total
 }
 
+/// [`fixed::gelu_row`]: with AVX2, four values at a time where the shift is a rounding right
+/// shift (as it is in practice). The table's entries are at most 2^20 in size (the model loader
+/// checks), so the interpolation fits 32-bit lanes.
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+pub fn gelu_row(row: &mut [i64], n: i32, table: &[i32; GELU_ENTRIES + 1]) {
+    #[cfg(target_arch = "x86_64")]
+    if (-62..0).contains(&n) && std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        let done = unsafe { avx2::gelu_row(row, n.unsigned_abs(), table) };
+        fixed::gelu_row(&mut row[done..], n, table);
+        return;
+    }
+    fixed::gelu_row(row, n, table)
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{Packed, Weight, BLOCK, EXP2_STEPS, LIMIT, Q, STEP_BITS};
+    use super::{GELU_ENTRIES, GELU_RANGE, GELU_STEP_BITS};
     use std::arch::x86_64::*;
+
+    /// GELU of `rshift(v, s)` (`1 ≤ s ≤ 62`) for the first multiple of four values of `row`,
+    /// in place; returns how many it did.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn gelu_row(row: &mut [i64], s: u32, table: &[i32; GELU_ENTRIES + 1]) -> usize {
+        const STEP: i32 = (Q - GELU_STEP_BITS) as i32;
+        let n = row.len() / 4 * 4;
+        let (lo, hi) = (-(GELU_RANGE << Q), GELU_RANGE << Q);
+        let (lov, top) = (_mm256_set1_epi64x(lo), _mm256_set1_epi64x(hi - 1));
+        let half = _mm256_set1_epi64x(1 << (s - 1));
+        let count = _mm_cvtsi32_si128(s as i32);
+        let (mask, round) = (
+            _mm256_set1_epi64x((1 << STEP) - 1),
+            _mm_set1_epi32(1 << (STEP - 1)),
+        );
+        let low_dwords = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+        let zero = _mm256_setzero_si256();
+        let t = table.as_ptr();
+        for i in (0..n).step_by(4) {
+            let p = row.as_mut_ptr().add(i) as *mut __m256i;
+            // The rounding shift, arithmetic: a logical shift of the bits flipped by the sign.
+            let y = _mm256_add_epi64(_mm256_loadu_si256(p), half);
+            let sign = _mm256_cmpgt_epi64(zero, y);
+            let x = _mm256_xor_si256(_mm256_srl_epi64(_mm256_xor_si256(y, sign), count), sign);
+            let above = _mm256_cmpgt_epi64(x, top);
+            let below = _mm256_cmpgt_epi64(lov, x);
+            let xc = _mm256_blendv_epi8(_mm256_blendv_epi8(x, top, above), lov, below);
+            let u = _mm256_sub_epi64(xc, lov);
+            let at = _mm256_srli_epi64::<STEP>(u);
+            let a = _mm256_i64gather_epi32::<4>(t, at);
+            let b = _mm256_i64gather_epi32::<4>(t.add(1), at);
+            let fr = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
+                _mm256_and_si256(u, mask),
+                low_dwords,
+            ));
+            let d = _mm_add_epi32(_mm_mullo_epi32(_mm_sub_epi32(b, a), fr), round);
+            let g = _mm256_cvtepi32_epi64(_mm_add_epi32(a, _mm_srai_epi32::<STEP>(d)));
+            let out = _mm256_andnot_si256(below, _mm256_blendv_epi8(g, x, above));
+            _mm256_storeu_si256(p, out);
+        }
+        n
+    }
 
     /// Sixteen elements at `p` as i16 lanes (i8 ones sign-extended).
     #[inline(always)]
@@ -478,6 +537,31 @@ mod simd128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gelu_rows_equal_the_scalar_rows() {
+        let g: Vec<i32> = (0..=GELU_ENTRIES as i32)
+            .map(|i| (i - 512) * 1021 % (1 << 20))
+            .collect();
+        let table: &[i32; GELU_ENTRIES + 1] = g.as_slice().try_into().unwrap();
+        let mut x = 11u64;
+        let row: Vec<i64> = (0..203)
+            .map(|i| {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                match i % 50 {
+                    0 => i64::MAX / 3,
+                    1 => i64::MIN / 3,
+                    _ => (x as i64) >> (x % 64),
+                }
+            })
+            .collect();
+        for n in [-70, -62, -40, -16, -3, -1, 0, 4] {
+            let (mut fast, mut slow) = (row.clone(), row.clone());
+            gelu_row(&mut fast, n, table);
+            fixed::gelu_row(&mut slow, n, table);
+            assert_eq!(fast, slow, "shift {n}");
+        }
+    }
 
     #[test]
     fn softmax_weights_equal_the_scalar_rule_at_every_scale() {
