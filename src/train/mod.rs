@@ -114,6 +114,13 @@ impl TrainConfig {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!("--lr {} must be a positive number", self.lr));
         }
+        if self.eval_windows == 0 {
+            // A validation over nothing is NaN, which a checkpoint cannot store.
+            return bad("--eval-windows must be at least 1".into());
+        }
+        if self.steps == 0 {
+            return bad("--steps must be at least 1".into());
+        }
         if !(self.holdout > 0.0 && self.holdout < 1.0) {
             return bad(format!(
                 "the hold-out {} must lie between 0 and 1",

@@ -541,6 +541,14 @@ mod tests {
                 holdout: 1.0,
                 ..tiny_config()
             },
+            TrainConfig {
+                eval_windows: 0,
+                ..tiny_config()
+            },
+            TrainConfig {
+                steps: 0,
+                ..tiny_config()
+            },
         ] {
             let err = train(
                 &bad,
