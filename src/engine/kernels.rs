@@ -9,7 +9,7 @@
 //! same layout serves the weights, the attention keys (outputs = positions) and the attention
 //! values (inputs = positions).
 
-use super::fixed::{self, EXP2_STEPS, GELU_ENTRIES, GELU_RANGE, GELU_STEP_BITS, Q};
+use super::fixed::{self, EXP2_STEPS, GELU_ENTRIES, Q};
 
 /// Outputs per packed block.
 pub const BLOCK: usize = 8;
@@ -226,8 +226,9 @@ pub fn gelu_row(row: &mut [i64], n: i32, table: &[i32; GELU_ENTRIES + 1]) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    use super::super::fixed::{GELU_RANGE, GELU_STEP_BITS};
+    use super::GELU_ENTRIES;
     use super::{Packed, Weight, BLOCK, EXP2_STEPS, LIMIT, Q, STEP_BITS};
-    use super::{GELU_ENTRIES, GELU_RANGE, GELU_STEP_BITS};
     use std::arch::x86_64::*;
 
     /// GELU of `rshift(v, s)` (`1 ≤ s ≤ 62`) for the first multiple of four values of `row`,
