@@ -11,7 +11,7 @@
 //! only share each weight row between rows while it is in cache.
 
 use super::fixed::{normalize_into, ACT_BITS, Q, QK_BITS};
-use super::forward::{add, attend, rotate, weigh, IntModel, Layer, LayerCache, Scratch};
+use super::forward::{add, attend, rotate, weigh, IntModel, Layer, LayerCache, Scratch, Softmax};
 use super::kernels::{self, BLOCK};
 use crate::coder::FreqTable;
 use crate::model::{ModelConfig, VOCAB};
@@ -260,7 +260,7 @@ impl IntModel {
         for (r, &t) in tokens.iter().enumerate() {
             b.embed(self, r, t);
         }
-        let mut scratch = Scratch::new(&c);
+        let mut soft = Softmax::new(&c);
         let mut scores = vec![0i32; QUERY_BLOCK * c.context.next_multiple_of(BLOCK)];
         for l in &self.layers {
             b.project(self, l, n, |r| r);
@@ -293,7 +293,7 @@ impl IntModel {
                             let row = &scores[(r - i0) * width..][..r + 1];
                             let out = &mut b.wide2[r * d + head * hd..r * d + (head + 1) * hd];
                             let eqk = b.eq[r] + cache.key_e();
-                            weigh(self, eqk, row, cache.values(head), &mut scratch.soft, out);
+                            weigh(self, eqk, row, cache.values(head), &mut soft, out);
                         }
                     }
                 }

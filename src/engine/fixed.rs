@@ -280,21 +280,26 @@ pub(super) mod tests {
         v.into_boxed_slice().try_into().unwrap()
     }
 
-    #[test]
-    fn gelu_rows_equal_gelu_of_each_shift() {
-        let g: Vec<i32> = (0..=GELU_ENTRIES as i32).map(|i| i * 37 - 20_000).collect();
-        let table: &[i32; GELU_ENTRIES + 1] = g.as_slice().try_into().unwrap();
-        let mut x = 5u64;
-        let row: Vec<i64> = (0..500)
+    /// `len` wide mantissas of every size, with a third of i64's extremes every 50th.
+    pub fn awkward_row(seed: u64, len: usize) -> Vec<i64> {
+        let mut x = seed;
+        (0..len)
             .map(|i| {
                 x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                match i % 100 {
+                match i % 50 {
                     0 => i64::MAX / 3,
                     1 => i64::MIN / 3,
                     _ => (x as i64) >> (x % 64),
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn gelu_rows_equal_gelu_of_each_shift() {
+        let g: Vec<i32> = (0..=GELU_ENTRIES as i32).map(|i| i * 37 - 20_000).collect();
+        let table: &[i32; GELU_ENTRIES + 1] = g.as_slice().try_into().unwrap();
+        let row = awkward_row(5, 500);
         for n in [-70, -40, -16, -3, -1, 0, 1, 5, 20, 63] {
             let mut got = row.clone();
             gelu_row(&mut got, n, table);

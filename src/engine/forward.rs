@@ -1,7 +1,8 @@
 //! The integer forward pass, one token at a time with an integer KV cache.
 //!
 //! Every value is an integer mantissa vector with one shared exponent (see [`super::fixed`]);
-//! there is no float anywhere, so the frequency tables are the same bits on every target, and
+//! no value depends on float arithmetic (the one float, `isqrt`'s first guess, is corrected to
+//! the exact integer root), so the frequency tables are the same bits on every target, and
 //! a batched encoder would give the same tables as this incremental decoder by construction.
 
 use super::file::IntWeights;
@@ -81,11 +82,7 @@ impl Linear {
     ) {
         let (n_in, n_out) = (self.n_in, self.mul.len());
         let rows = ex.len();
-        let w = Packed {
-            w: &self.w,
-            stride: n_in * BLOCK,
-            blocks: n_out / BLOCK,
-        };
+        let w = Packed::whole(&self.w, n_in);
         // Rows by the 16 KB that stay in L1 while the weights stream past.
         let chunk = (8192 / n_in).max(4);
         for r0 in (0..rows).step_by(chunk) {
@@ -205,6 +202,14 @@ fn vector(w: &IntWeights, name: &str, n: usize) -> Result<(Vec<i64>, i32), Weigh
     ))
 }
 
+/// A lookup table of a fixed length, boxed (its length was checked when it was read).
+fn boxed_table<const N: usize>(v: &[i32], name: &str) -> Result<Box<[i32; N]>, WeightsError> {
+    v.to_vec()
+        .into_boxed_slice()
+        .try_into()
+        .map_err(|_| WeightsError::Invalid(format!("{name}: not {N} entries")))
+}
+
 /// Largest exponent magnitude a model file may hold: far beyond any real tensor's, small enough
 /// that no sum of exponents in the forward pass can overflow.
 const MAX_EXPONENT: i32 = 1 << 12;
@@ -284,16 +289,8 @@ impl IntModel {
             head: Linear::load(w, "head", d, VOCAB, true)?,
             cos: rope("rope.cos")?,
             sin: rope("rope.sin")?,
-            exp2: exp2
-                .to_vec()
-                .into_boxed_slice()
-                .try_into()
-                .map_err(|_| WeightsError::Invalid("lut.exp2".into()))?,
-            gelu: gelu
-                .to_vec()
-                .into_boxed_slice()
-                .try_into()
-                .map_err(|_| WeightsError::Invalid("lut.gelu".into()))?,
+            exp2: boxed_table(exp2, "lut.exp2")?,
+            gelu: boxed_table(gelu, "lut.gelu")?,
         })
     }
 
@@ -489,14 +486,20 @@ pub(super) struct Softmax {
 
 impl Scratch {
     pub(super) fn new(c: &ModelConfig) -> Self {
+        Self {
+            scores: vec![0; c.context.next_multiple_of(BLOCK) * c.n_heads],
+            soft: Softmax::new(c),
+        }
+    }
+}
+
+impl Softmax {
+    pub(super) fn new(c: &ModelConfig) -> Self {
         let cap = c.context.next_multiple_of(BLOCK);
         Self {
-            scores: vec![0; cap * c.n_heads],
-            soft: Softmax {
-                weights: vec![0; cap],
-                probs: vec![0; cap],
-                sums: vec![0; c.head_dim()],
-            },
+            weights: vec![0; cap],
+            probs: vec![0; cap],
+            sums: vec![0; c.head_dim()],
         }
     }
 }

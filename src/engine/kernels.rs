@@ -58,6 +58,17 @@ pub struct Packed<'a, T: Weight = i16> {
     pub blocks: usize,
 }
 
+impl<'a, T: Weight> Packed<'a, T> {
+    /// The whole of a matrix that [`pack`] packed from rows of `n_in`.
+    pub fn whole(w: &'a [T], n_in: usize) -> Self {
+        Self {
+            w,
+            stride: n_in * BLOCK,
+            blocks: w.len() / (n_in * BLOCK),
+        }
+    }
+}
+
 /// `out[r · os + o] = Σ_{k < n_in} x[r · xs + k] · W[o][k]` for `rows` rows and every output of
 /// `w`; `n_in` is even.
 #[inline(always)]
@@ -107,18 +118,14 @@ pub fn matmul<T: Weight>(
     matmul_portable(x, xs, rows, n_in, w, out, os)
 }
 
-/// Whether the CPU has AVX-512 VNNI on 256-bit vectors (besides AVX2); looked up once.
+/// Whether the CPU has AVX-512 VNNI on 256-bit vectors (besides AVX2); std caches each answer.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn has_vnni() -> bool {
-    use std::sync::OnceLock;
-    static VNNI: OnceLock<bool> = OnceLock::new();
-    *VNNI.get_or_init(|| {
-        std::is_x86_feature_detected!("avx2")
-            && std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512vl")
-            && std::is_x86_feature_detected!("avx512vnni")
-    })
+    std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512vl")
+        && std::is_x86_feature_detected!("avx512vnni")
 }
 
 #[inline(always)]
@@ -545,17 +552,7 @@ mod tests {
             .map(|i| (i - 512) * 1021 % (1 << 20))
             .collect();
         let table: &[i32; GELU_ENTRIES + 1] = g.as_slice().try_into().unwrap();
-        let mut x = 11u64;
-        let row: Vec<i64> = (0..203)
-            .map(|i| {
-                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                match i % 50 {
-                    0 => i64::MAX / 3,
-                    1 => i64::MIN / 3,
-                    _ => (x as i64) >> (x % 64),
-                }
-            })
-            .collect();
+        let row = fixed::tests::awkward_row(11, 203);
         for n in [-70, -62, -40, -16, -3, -1, 0, 4] {
             let (mut fast, mut slow) = (row.clone(), row.clone());
             gelu_row(&mut fast, n, table);
@@ -602,6 +599,38 @@ mod tests {
         }
     }
 
+    /// Every kernel (dispatched, plain AVX2 where the dispatch took VNNI, portable) against
+    /// plain sums, for `w` packed from rows of `n_in`.
+    fn check_products<T: Weight>(xs: &[i16], w: &[T], n_in: usize, label: &str) {
+        let (rows, n_out) = (xs.len() / n_in, w.len() / n_in);
+        let want: Vec<i32> = xs
+            .chunks_exact(n_in)
+            .flat_map(|xr| {
+                w.chunks_exact(n_in).map(move |wr| {
+                    xr.iter()
+                        .zip(wr)
+                        .fold(0i32, |s, (&a, &b)| s.wrapping_add(i32::from(a) * b.into()))
+                })
+            })
+            .collect();
+        let packed = pack(w, n_in);
+        let view = Packed::whole(&packed, n_in);
+        let shape = format!("{label} {rows}×{n_in} · {n_out}×{n_in}");
+        let mut fast = vec![0; rows * n_out];
+        matmul(xs, n_in, rows, n_in, view, &mut fast, n_out);
+        assert_eq!(fast, want, "{shape}");
+        let mut slow = vec![0; rows * n_out];
+        matmul_portable(xs, n_in, rows, n_in, view, &mut slow, n_out);
+        assert_eq!(slow, want, "portable {shape}");
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            let mut plain = vec![0; rows * n_out];
+            // SAFETY: AVX2 is checked just above; the shapes are those matmul checked.
+            unsafe { avx2::matmul(xs, n_in, rows, n_in, view, &mut plain, n_out) };
+            assert_eq!(plain, want, "avx2 {shape}");
+        }
+    }
+
     #[test]
     fn kernels_equal_the_plain_sums_on_every_shape() {
         let mut x = 7u32;
@@ -624,61 +653,10 @@ mod tests {
         ] {
             let xs: Vec<i16> = (0..rows * n_in).map(|_| next()).collect();
             let w: Vec<i16> = (0..n_out * n_in).map(|_| next()).collect();
-            let want: Vec<i32> = xs
-                .chunks_exact(n_in)
-                .flat_map(|xr| {
-                    w.chunks_exact(n_in).map(move |wr| {
-                        xr.iter().zip(wr).fold(0i32, |s, (&a, &b)| {
-                            s.wrapping_add(i32::from(a) * i32::from(b))
-                        })
-                    })
-                })
-                .collect();
-            let packed = pack(&w, n_in);
-            let view = Packed {
-                w: &packed,
-                stride: n_in * BLOCK,
-                blocks: n_out / BLOCK,
-            };
-            let mut fast = vec![0; rows * n_out];
-            let mut slow = vec![0; rows * n_out];
-            matmul(&xs, n_in, rows, n_in, view, &mut fast, n_out);
-            matmul_portable(&xs, n_in, rows, n_in, view, &mut slow, n_out);
-            assert_eq!(fast, want, "{rows}×{n_in} · {n_out}×{n_in}");
-            #[cfg(target_arch = "x86_64")]
-            if std::is_x86_feature_detected!("avx2") {
-                // Without VNNI, where the dispatch above took it.
-                let mut plain = vec![0; rows * n_out];
-                // SAFETY: AVX2 is checked just above; the shapes are those matmul checked.
-                unsafe { avx2::matmul(&xs, n_in, rows, n_in, view, &mut plain, n_out) };
-                assert_eq!(plain, want, "avx2 {rows}×{n_in} · {n_out}×{n_in}");
-            }
-            assert_eq!(slow, want, "portable {rows}×{n_in} · {n_out}×{n_in}");
+            check_products(&xs, &w, n_in, "words");
             // The same products with the weights as bytes.
             let w8: Vec<i8> = w.iter().map(|&v| (v >> 8) as i8).collect();
-            let want8: Vec<i32> = xs
-                .chunks_exact(n_in)
-                .flat_map(|xr| {
-                    w8.chunks_exact(n_in).map(move |wr| {
-                        xr.iter().zip(wr).fold(0i32, |s, (&a, &b)| {
-                            s.wrapping_add(i32::from(a) * i32::from(b))
-                        })
-                    })
-                })
-                .collect();
-            let packed8 = pack(&w8, n_in);
-            let view8 = Packed {
-                w: &packed8,
-                stride: n_in * BLOCK,
-                blocks: n_out / BLOCK,
-            };
-            matmul(&xs, n_in, rows, n_in, view8, &mut fast, n_out);
-            matmul_portable(&xs, n_in, rows, n_in, view8, &mut slow, n_out);
-            assert_eq!(fast, want8, "bytes {rows}×{n_in} · {n_out}×{n_in}");
-            assert_eq!(
-                slow, want8,
-                "bytes, portable {rows}×{n_in} · {n_out}×{n_in}"
-            );
+            check_products(&xs, &w8, n_in, "bytes");
         }
     }
 }

@@ -3,7 +3,12 @@
 //!
 //! `lmzip export` quantizes the float weights once ([`quantize`]) into an `.lmzi` file
 //! ([`IntWeights`]); [`IntModel`] runs it token by token with an integer KV cache and turns
-//! the last layer into a frequency table without a single float operation.
+//! the last layer into a frequency table with integer arithmetic only (a square root's float
+//! first guess is corrected to the exact integer root).
+//!
+//! The per-row helpers are inlined natively, so that they compile into the AVX2 builds of a
+//! step, and kept out of line in wasm (`cfg_attr(target_arch = "wasm32", inline(never))`),
+//! which measured about 15 % faster under V8 than one large inlined step.
 
 mod batch;
 mod file;
