@@ -14,9 +14,11 @@ use crate::modality::Layout;
 use std::sync::{LazyLock, RwLock};
 
 /// Format version in the tag's high nibble: a later change to the models is a new version.
-/// Version 2 slides the transformer's window (see [`regions`]) and tags hashed contexts;
-/// version 1's payloads are refused with a clear error.
-const VERSION: u8 = 2;
+/// Version 2 slid the transformer's window (see [`regions`]) and tagged hashed contexts;
+/// version 3 added text contexts (word trigram, column, letters, indirect, sparse, brackets),
+/// a linear input per context and a mixer selector by how many contexts are known. Earlier
+/// versions' payloads are refused with a clear error.
+const VERSION: u8 = 3;
 
 /// The transformer's coded regions over `len` bytes with a context of `w`: `(o, r, end)`, the
 /// window starting at byte `o` codes bytes `r..end`, with bytes `o..r` as context. The first
@@ -69,7 +71,7 @@ const CM_PRIME: &[u8] = include_bytes!("../../models/cm.prime");
 pub static CM: LazyLock<MixCodec> = LazyLock::new(|| {
     MixCodec::new(
         "cm".into(),
-        "context mixing: orders 0-8, words, match, pixel/sample contexts; 2-layer mixer, 3 APMs"
+        "context mixing: orders 0-8, words, columns, brackets, indirect and sparse contexts, match, pixel/sample contexts; 2-layer mixer, 3 APMs"
             .into(),
         None,
         Some(CM_PRIME).filter(|b| !b.is_empty()),
@@ -502,9 +504,10 @@ mod tests {
         let text = sample();
         for data in [vec![], vec![7], vec![0; 5000], noise(3000, 1), text.clone()] {
             let n = round_trip(&CM, &data, &Layout::Bytes);
-            // Noise costs a little over its size while the models learn that nothing predicts it.
+            // Noise costs a little over its size while the models learn that nothing predicts
+            // it (3,000 bytes: 3,228 with sixteen contexts and a prime learned on text).
             assert!(
-                n <= data.len() + data.len() / 16 + 8,
+                n <= data.len() + data.len() / 12 + 8,
                 "{n} for {}",
                 data.len()
             );

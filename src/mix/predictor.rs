@@ -22,11 +22,13 @@ const LAYER2_RATE: i32 = 2;
 /// Adaptation rate shift of the APM stages.
 const APM_RATE: u32 = 7;
 
+/// Hashed contexts with few distinct values, given a quarter of the slots.
+const SMALL: [usize; 5] = [0, 10, 12, 14, 15];
 /// Inputs to the first mixer layer.
-const INPUTS: usize = 2 + 3 * COUNT + 2 + 2 + 1;
+const INPUTS: usize = 2 + 4 * COUNT + 2 + 2 + 1;
 /// Contexts of the four selectors: partial byte, match state, the transformer's confidence
 /// by bit position, previous byte.
-const SETS: [usize; 5] = [256, 33, 16 * 8, 256, 256];
+const SETS: [usize; 6] = [256, 33, 16 * 8, 256, 256, (COUNT + 1) * 8];
 
 /// The transformer's distribution for the current byte, as cumulative frequencies.
 #[derive(Debug, Clone)]
@@ -49,7 +51,7 @@ pub struct Predictor {
     /// Per hashed model: what followed each recent-bit history in any of its contexts.
     indirect: Vec<Counters>,
     histories: [usize; COUNT],
-    bits: u32,
+    bits: [u32; COUNT],
     base: [usize; COUNT],
     slots: [usize; COUNT + 2],
     matcher: Matcher,
@@ -124,9 +126,11 @@ impl Predictor {
     }
 
     fn fresh(kind: Kind, len: usize) -> Self {
-        let bits = (usize::BITS - len.max(1).leading_zeros() + 4).clamp(12, 22);
-        let hashed = (0..COUNT)
-            .map(|_| Counters::new(1 << bits, HASHED_LIMIT))
+        let top = (usize::BITS - len.max(1).leading_zeros() + 4).clamp(12, 22);
+        let bits = std::array::from_fn(|i| top - 2 * u32::from(SMALL.contains(&i)));
+        let hashed = bits
+            .iter()
+            .map(|&b| Counters::new(1 << b, HASHED_LIMIT))
             .collect();
         let prior_input = INPUTS - 3;
         Self {
@@ -155,7 +159,7 @@ impl Predictor {
                     WEIGHT_ONE / 4
                 }
             }),
-            layer2: Mixer::new(SETS.len(), &[8], LAYER2_RATE, |_| {
+            layer2: Mixer::new(SETS.len(), &[(COUNT + 1) * 8], LAYER2_RATE, |_| {
                 WEIGHT_ONE / SETS.len() as i32
             }),
             apm0: Apm::new(256, APM_RATE),
@@ -229,7 +233,7 @@ impl Predictor {
         let nibble = if self.bitpos == 0 { 0 } else { self.c0 };
         for i in 0..COUNT {
             let h = contexts::hash(self.cx[i], nibble);
-            let base = ((h >> (32 - self.bits)) as usize) & !15;
+            let base = ((h >> (32 - self.bits[i])) as usize) & !15;
             self.base[i] = self.hashed[i].claim(base, h as u16);
         }
     }
@@ -269,9 +273,11 @@ impl Predictor {
         for (k, table) in [&self.order0, &self.order1].into_iter().enumerate() {
             m.add(stretch(table.p(self.slots[k])));
         }
+        let mut known = 0;
         for i in 0..COUNT {
             let t = &self.hashed[i];
             let s = self.slots[2 + i];
+            known += usize::from(t.seen(s) > 0);
             let st = stretch(t.p(s));
             m.add(st);
             let h = t.history(s);
@@ -279,6 +285,7 @@ impl Predictor {
             m.add(stretch(self.indirect[i].p(h)));
             // Confidence: a context seen often speaks louder.
             m.add((st * (t.seen(s).min(15) as i32)) >> 4);
+            m.add((t.p(s) - 2048) >> 1);
         }
         self.matcher
             .predict(self.c0, self.bitpos, &mut |x| m.add(x));
@@ -310,13 +317,14 @@ impl Predictor {
             _ => (contexts::hash(c2 as u32, c1 as u32) >> 24) as usize,
         };
         m.select(4, sel);
+        m.select(5, known * 8 + self.bitpos as usize);
         let logits = m.mix().to_vec();
         let m2 = &mut self.layer2;
         m2.clear();
         for x in logits {
             m2.add(x);
         }
-        m2.select(0, self.bitpos as usize);
+        m2.select(0, known * 8 + self.bitpos as usize);
         let p = squash(m2.mix()[0]);
         self.p_mix = p;
         let a0 = self.apm0.refine(p, c0);
@@ -325,7 +333,7 @@ impl Predictor {
             p,
             (contexts::hash(c2 as u32, c1 as u32) as usize & 0xFF00) | c0,
         );
-        let p = (2 * p + 2 * a0 + 2 * a1 + 2 * a2 + 4) >> 3;
+        let p = (p + a0 + 3 * a1 + 3 * a2 + 4) >> 3;
         self.p = p.clamp(1, 4095);
     }
 }
