@@ -417,29 +417,15 @@ mod avx2 {
         os: usize,
     ) {
         let mut acc = [[[_mm256_setzero_si256(); B]; R]; U];
-        let step = |acc: &mut [[__m256i; B]; R], p: usize| {
-            let wv: [__m256i; B] = std::array::from_fn(|b| load(w.add(b * stride + p * 2 * BLOCK)));
-            for (r, row) in acc.iter_mut().enumerate() {
-                let pair = (x.add(r * xs + 2 * p) as *const i32).read_unaligned();
-                let xv = _mm256_set1_epi32(pair);
-                for (a, &wb) in row.iter_mut().zip(&wv) {
-                    *a = if V {
-                        _mm256_dpwssd_epi32(*a, xv, wb)
-                    } else {
-                        _mm256_add_epi32(*a, _mm256_madd_epi16(xv, wb))
-                    };
-                }
-            }
-        };
         let mut p = 0;
         while p + U <= pairs {
             for (u, acc) in acc.iter_mut().enumerate() {
-                step(acc, p + u);
+                step::<R, B, T, V>(acc, x, xs, w, stride, p + u);
             }
             p += U;
         }
         while p < pairs {
-            step(&mut acc[0], p);
+            step::<R, B, T, V>(&mut acc[0], x, xs, w, stride, p);
             p += 1;
         }
         for r in 0..R {
@@ -449,6 +435,34 @@ mod avx2 {
                     a = _mm256_add_epi32(a, more[r][b]);
                 }
                 _mm256_storeu_si256(out.add(r * os + b * BLOCK) as *mut __m256i, a);
+            }
+        }
+    }
+
+    /// One input pair of a tile into one set of accumulators. A plain function, not a closure:
+    /// a closure would not inherit the caller's `avx2`, and its intrinsics would become calls.
+    #[inline(always)]
+    unsafe fn step<const R: usize, const B: usize, T: Weight, const V: bool>(
+        acc: &mut [[__m256i; B]; R],
+        x: *const i16,
+        xs: usize,
+        w: *const T,
+        stride: usize,
+        p: usize,
+    ) {
+        let mut wv = [_mm256_setzero_si256(); B];
+        for (b, v) in wv.iter_mut().enumerate() {
+            *v = load(w.add(b * stride + p * 2 * BLOCK));
+        }
+        for (r, row) in acc.iter_mut().enumerate() {
+            let pair = (x.add(r * xs + 2 * p) as *const i32).read_unaligned();
+            let xv = _mm256_set1_epi32(pair);
+            for (a, &wb) in row.iter_mut().zip(&wv) {
+                *a = if V {
+                    _mm256_dpwssd_epi32(*a, xv, wb)
+                } else {
+                    _mm256_add_epi32(*a, _mm256_madd_epi16(xv, wb))
+                };
             }
         }
     }
