@@ -35,7 +35,7 @@ fn bucket(len: usize) -> usize {
 impl Matcher {
     /// A matcher sized for an input of `len` bytes.
     pub fn new(len: usize) -> Self {
-        let bits = (usize::BITS - len.max(1).leading_zeros()).clamp(10, 22);
+        let bits = (usize::BITS - len.max(1).leading_zeros()).clamp(10, 21);
         Self {
             last: vec![0; 1 << bits],
             bits,

@@ -17,7 +17,7 @@ use crate::coder::FreqTable;
 /// Count limit of the hashed context models' counters (their adaptation floor).
 const HASHED_LIMIT: u32 = 255;
 /// Learning rate shifts of the two mixer layers.
-const LAYER1_RATE: i32 = 6;
+const LAYER1_RATE: i32 = 4;
 const LAYER2_RATE: i32 = 2;
 /// Adaptation rate shift of the APM stages.
 const APM_RATE: u32 = 7;
@@ -26,9 +26,10 @@ const APM_RATE: u32 = 7;
 const SMALL: [usize; 5] = [0, 10, 12, 14, 15];
 /// Inputs to the first mixer layer.
 const INPUTS: usize = 2 + 4 * COUNT + 2 + 2 + 1;
-/// Contexts of the four selectors: partial byte, match state, the transformer's confidence
-/// by bit position, previous byte.
-const SETS: [usize; 6] = [256, 33, 16 * 8, 256, 256, (COUNT + 1) * 8];
+/// Contexts of the layer-1 selectors: partial byte, match state, the transformer's confidence
+/// by bit position, previous byte, the last two bytes hashed (pixels left and above), known
+/// contexts by bit position, and the byte before the previous.
+const SETS: [usize; 7] = [256, 33, 16 * 8, 256, 256, (COUNT + 1) * 8, 256];
 
 /// The transformer's distribution for the current byte, as cumulative frequencies.
 #[derive(Debug, Clone)]
@@ -318,10 +319,10 @@ impl Predictor {
         };
         m.select(4, sel);
         m.select(5, known * 8 + self.bitpos as usize);
-        let logits = m.mix().to_vec();
+        m.select(6, c2);
         let m2 = &mut self.layer2;
         m2.clear();
-        for x in logits {
+        for &x in m.mix() {
             m2.add(x);
         }
         m2.select(0, known * 8 + self.bitpos as usize);
