@@ -60,6 +60,11 @@ impl Mixer {
         self.weights.copy_from_slice(w);
     }
 
+    /// Changes how fast the weights learn from here on.
+    pub fn set_rate(&mut self, rate: i32) {
+        self.rate = rate;
+    }
+
     /// Clears the inputs for the next bit.
     #[inline]
     pub fn clear(&mut self) {

@@ -16,8 +16,12 @@ use crate::coder::FreqTable;
 
 /// Count limit of the hashed context models' counters (their adaptation floor).
 const HASHED_LIMIT: u32 = 255;
-/// Learning rate shifts of the two mixer layers.
+/// Learning rates of the two mixer layers. The first layer starts slow, trusting its primed
+/// weights (2,048-byte chunks code best so), and speeds up once the stream has taught it
+/// something of its own (whole files code best at the faster rate).
+const LAYER1_RATE_START: i32 = 10;
 const LAYER1_RATE: i32 = 4;
+const LAYER1_SETTLED: usize = 1 << 14;
 const LAYER2_RATE: i32 = 2;
 /// Adaptation rate shift of the APM stages.
 const APM_RATE: u32 = 7;
@@ -153,7 +157,7 @@ impl Predictor {
             prior: None,
             prior_p: 2048,
             prior_apm: Apm::new(256, 6),
-            layer1: Mixer::new(INPUTS, &SETS, LAYER1_RATE, |i| {
+            layer1: Mixer::new(INPUTS, &SETS, LAYER1_RATE_START, |i| {
                 if i == prior_input {
                     WEIGHT_ONE
                 } else {
@@ -227,6 +231,9 @@ impl Predictor {
         self.kind
             .contexts(&self.hist, &mut self.history, &mut self.cx);
         self.matcher.end_byte(&self.hist);
+        if self.hist.len() == LAYER1_SETTLED {
+            self.layer1.set_rate(LAYER1_RATE);
+        }
     }
 
     /// Each hashed model's block of 16 counters for the current nibble.
