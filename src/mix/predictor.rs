@@ -3,8 +3,8 @@
 //! Per bit the inputs are: order-0 and order-1 counters, the hashed context models of
 //! [`Kind::contexts`], the match model, and (when given) the transformer's distribution for
 //! the byte, turned exactly into the probability of this bit given the bits before it.
-//! A first mixer layer with four weight-set selectors, a second that mixes their outputs,
-//! then three APM stages.
+//! A first mixer layer with seven weight-set selectors ([`SETS`]), a second that mixes their
+//! outputs, then three APM stages.
 
 use super::adaptive::{Apm, Counters};
 use super::contexts::{self, History, Kind, COUNT};
