@@ -92,11 +92,7 @@ impl Mixer {
         }
         for k in 0..self.chosen.len() {
             let w = &self.weights[self.chosen[k]..self.chosen[k] + self.n];
-            let dot: i64 = w
-                .iter()
-                .zip(&self.inputs)
-                .map(|(&w, &x)| i64::from(w) * i64::from(x))
-                .sum();
+            let dot = dot(w, &self.inputs);
             let logit = (dot >> 16).clamp(-i64::from(LOGIT_MAX), i64::from(LOGIT_MAX)) as i32;
             self.logits[k] = logit;
             self.probs[k] = squash(logit);
@@ -110,10 +106,58 @@ impl Mixer {
         for k in 0..self.chosen.len() {
             let err = (target - self.probs[k]) * self.rate;
             let w = &mut self.weights[self.chosen[k]..self.chosen[k] + self.n];
-            for (w, &x) in w.iter_mut().zip(&self.inputs) {
-                *w = (*w + ((x * err) >> 14)).clamp(-WEIGHT_MAX, WEIGHT_MAX);
-            }
+            train(w, &self.inputs, err);
         }
+    }
+}
+
+/// Σ w·x over equal-length slices, exactly (the mixer's hottest loop with [`train`]: AVX2
+/// does either several times faster than the baseline x86-64 build, with the same integers).
+#[inline]
+fn dot(w: &[i32], x: &[i32]) -> i64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { dot_avx2(w, x) };
+    }
+    dot_portable(w, x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_avx2(w: &[i32], x: &[i32]) -> i64 {
+    dot_portable(w, x)
+}
+
+#[inline(always)]
+fn dot_portable(w: &[i32], x: &[i32]) -> i64 {
+    w.iter()
+        .zip(x)
+        .map(|(&w, &x)| i64::from(w) * i64::from(x))
+        .sum()
+}
+
+/// Moves each weight by its input times `err` (the step of −log p's gradient), clamped.
+#[inline]
+fn train(w: &mut [i32], x: &[i32], err: i32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { train_avx2(w, x, err) };
+    }
+    train_portable(w, x, err)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn train_avx2(w: &mut [i32], x: &[i32], err: i32) {
+    train_portable(w, x, err)
+}
+
+#[inline(always)]
+fn train_portable(w: &mut [i32], x: &[i32], err: i32) {
+    for (w, &x) in w.iter_mut().zip(x) {
+        *w = (*w + ((x * err) >> 14)).clamp(-WEIGHT_MAX, WEIGHT_MAX);
     }
 }
 
