@@ -68,6 +68,11 @@ impl Matcher {
         1 + (bucket(self.len).min(15) << 1 | bit as usize)
     }
 
+    /// The byte the match predicts and the match's length, while the current byte agrees.
+    pub fn predicted(&self) -> Option<(u8, usize)> {
+        (self.agrees && self.len > 0).then_some((self.expected, self.len))
+    }
+
     /// Follows the byte just coded (`hist` ends with it).
     pub fn end_byte(&mut self, hist: &[u8]) {
         let pos = hist.len();

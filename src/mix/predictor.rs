@@ -3,8 +3,8 @@
 //! Per bit the inputs are: order-0 and order-1 counters, the hashed context models of
 //! [`Kind::contexts`], the match model, and (when given) the transformer's distribution for
 //! the byte, turned exactly into the probability of this bit given the bits before it.
-//! A first mixer layer with seven weight-set selectors ([`SETS`]), a second that mixes their
-//! outputs, then three APM stages.
+//! A first mixer layer with nine weight-set selectors ([`SETS`]), a second that mixes their
+//! outputs with four selectors ([`SETS2`]) and averages those, then three APM stages.
 
 use super::adaptive::{Apm, Counters};
 use super::contexts::{self, History, Kind, COUNT};
@@ -32,8 +32,12 @@ const SMALL: [usize; 5] = [0, 10, 12, 14, 15];
 const INPUTS: usize = 2 + 4 * COUNT + 2 + 2 + 1;
 /// Contexts of the layer-1 selectors: partial byte, match state, the transformer's confidence
 /// by bit position, previous byte, the last two bytes hashed (pixels left and above), known
-/// contexts by bit position, and the byte before the previous.
-const SETS: [usize; 7] = [256, 33, 16 * 8, 256, 256, (COUNT + 1) * 8, 256];
+/// contexts by bit position, the byte before the previous, the last three bytes hashed, and
+/// the byte a match predicts with its length.
+const SETS: [usize; 9] = [256, 33, 16 * 8, 256, 256, (COUNT + 1) * 8, 256, 1024, 1024];
+/// Contexts of the layer-2 selectors, whose outputs are averaged: known contexts by bit
+/// position, partial byte, previous byte, the byte before the previous.
+const SETS2: [usize; 4] = [(COUNT + 1) * 8, 256, 256, 256];
 
 /// The transformer's distribution for the current byte, as cumulative frequencies.
 #[derive(Debug, Clone)]
@@ -164,7 +168,7 @@ impl Predictor {
                     WEIGHT_ONE / 4
                 }
             }),
-            layer2: Mixer::new(SETS.len(), &[(COUNT + 1) * 8], LAYER2_RATE, |_| {
+            layer2: Mixer::new(SETS.len(), &SETS2, LAYER2_RATE, |_| {
                 WEIGHT_ONE / SETS.len() as i32
             }),
             apm0: Apm::new(256, APM_RATE),
@@ -327,13 +331,27 @@ impl Predictor {
         m.select(4, sel);
         m.select(5, known * 8 + self.bitpos as usize);
         m.select(6, c2);
+        let c3 = self.hist.len().checked_sub(3).map_or(0, |i| self.hist[i]);
+        m.select(
+            7,
+            (contexts::hash(contexts::hash(c3.into(), c2 as u32), c1 as u32) >> 22) as usize,
+        );
+        m.select(
+            8,
+            self.matcher.predicted().map_or(0, |(b, len)| {
+                (usize::from(b) << 2) | (1 + usize::from(len >= 16) + usize::from(len >= 32))
+            }),
+        );
         let m2 = &mut self.layer2;
         m2.clear();
         for &x in m.mix() {
             m2.add(x);
         }
         m2.select(0, known * 8 + self.bitpos as usize);
-        let p = squash(m2.mix()[0]);
+        m2.select(1, c0);
+        m2.select(2, c1);
+        m2.select(3, c2);
+        let p = squash(m2.mix().iter().sum::<i32>() >> 2);
         self.p_mix = p;
         let a0 = self.apm0.refine(p, c0);
         let a1 = self.apm1.refine(p, c1 << 8 | c0);
