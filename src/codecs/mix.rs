@@ -641,7 +641,7 @@ mod tests {
     }
 
     /// The mixer's output on a fixed input is pinned by `tests/data/mix-golden.txt` (cm and
-    /// mix-200k with the shipped model and primes); the wasm and browser tests check that the
+    /// mix-200k with the shipped model and primes, and cm on a synthetic audio signal); the wasm and browser tests check that the
     /// same `.lmz` bytes come out there. `LMZIP_UPDATE_GOLDEN=1` rewrites it.
     #[test]
     fn golden_payload_hashes() {
@@ -657,10 +657,21 @@ mod tests {
                 .map(|b| format!("{b:02x}"))
                 .collect()
         };
+        // A tone with a little noise, as 8-bit audio (the sample model's path).
+        let mut x = 1u32;
+        let tone: Vec<u8> = (0..2048u32)
+            .map(|t| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let saw = (t * 7 % 128) as i32 - 64;
+                (128 + saw + (x >> 29) as i32) as u8
+            })
+            .collect();
+        let audio = Layout::Audio { sample_rate: 8000 };
         let got = format!(
-            "cm {}\nmix-200k {}\n",
+            "cm {}\nmix-200k {}\ncm-audio {}\n",
             hex(&CM.compress(input, &Layout::Bytes).unwrap()),
-            hex(&mix.compress(input, &Layout::Bytes).unwrap())
+            hex(&mix.compress(input, &Layout::Bytes).unwrap()),
+            hex(&CM.compress(&tone, &audio).unwrap())
         );
         let golden = root.join("tests/data/mix-golden.txt");
         if std::env::var_os("LMZIP_UPDATE_GOLDEN").is_some() {

@@ -12,6 +12,7 @@ mod matcher;
 mod mixer;
 mod predictor;
 mod prime;
+mod samples;
 
 pub use arith::{BitDecoder, BitEncoder};
 pub use contexts::Kind;

@@ -2,7 +2,8 @@
 //!
 //! Per bit the inputs are: order-0 and order-1 counters, the hashed context models of
 //! [`Kind::contexts`], the match model, and (when given) the transformer's distribution for
-//! the byte, turned exactly into the probability of this bit given the bits before it.
+//! the byte, turned exactly into the probability of this bit given the bits before it; for
+//! audio also a linear predictor's distribution for the sample ([`SampleModel`]).
 //! A first mixer layer with nine weight-set selectors ([`SETS`]), a second that mixes their
 //! outputs with four selectors ([`SETS2`]) and averages those, then three APM stages.
 
@@ -12,6 +13,7 @@ use super::logistic::{squash, stretch};
 use super::matcher::Matcher;
 use super::mixer::{Mixer, WEIGHT_ONE};
 use super::prime::Learned;
+use super::samples::SampleModel;
 use crate::coder::FreqTable;
 
 /// Count limit of the hashed context models' counters (their adaptation floor).
@@ -29,11 +31,12 @@ const APM_RATE: u32 = 7;
 /// Hashed contexts with few distinct values, given a quarter of the slots.
 const SMALL: [usize; 5] = [0, 10, 12, 14, 15];
 /// Inputs to the first mixer layer.
-const INPUTS: usize = 2 + 4 * COUNT + 2 + 2 + 1;
+const INPUTS: usize = 2 + 4 * COUNT + 2 + 2 + 2 + 1;
 /// Contexts of the layer-1 selectors: partial byte, match state, the transformer's confidence
 /// by bit position, previous byte, the last two bytes hashed (pixels left and above), known
-/// contexts by bit position, the byte before the previous, the last three bytes hashed, and
-/// the byte a match predicts with its length.
+/// contexts by bit position, the byte before the previous, the last three bytes hashed (audio:
+/// where the bit's interval lies from the linear prediction), and the byte a match predicts
+/// with its length.
 const SETS: [usize; 9] = [256, 33, 16 * 8, 256, 256, (COUNT + 1) * 8, 256, 1024, 1024];
 /// Contexts of the layer-2 selectors, whose outputs are averaged: known contexts by bit
 /// position, partial byte, previous byte, the byte before the previous.
@@ -64,6 +67,8 @@ pub struct Predictor {
     base: [usize; COUNT],
     slots: [usize; COUNT + 2],
     matcher: Matcher,
+    /// Audio only: the next sample's linear prediction (the other kinds give its inputs 0).
+    samples: SampleModel,
     prior: Option<Prior>,
     prior_p: i32,
     prior_apm: Apm,
@@ -80,7 +85,7 @@ impl Predictor {
     /// Whether `learned` has this predictor's shapes (so [`Predictor::new`] can start from it).
     pub fn fits(learned: &Learned) -> bool {
         // The shapes, from one predictor built once (each build allocates its tables).
-        static SHAPE: std::sync::LazyLock<[usize; 6]> = std::sync::LazyLock::new(|| {
+        static SHAPE: std::sync::LazyLock<[usize; 7]> = std::sync::LazyLock::new(|| {
             let p = Predictor::new(Kind::Bytes, 1, None);
             [
                 p.layer1.weights().len(),
@@ -88,6 +93,7 @@ impl Predictor {
                 COUNT * 256,
                 p.order0.raw().len(),
                 Matcher::new(1).counter_count(),
+                SampleModel::table_len(),
                 p.prior_apm.knots().len(),
             ]
         });
@@ -97,6 +103,7 @@ impl Predictor {
             learned.indirect.len(),
             learned.order0.len(),
             learned.matcher.len(),
+            learned.samples.len(),
             learned.prior_apm.len(),
         ] == *SHAPE
     }
@@ -113,6 +120,7 @@ impl Predictor {
                 .collect(),
             order0: self.order0.raw().to_vec(),
             matcher: self.matcher.counters().raw().to_vec(),
+            samples: self.samples.table().raw().to_vec(),
             prior_apm: self.prior_apm.knots().to_vec(),
         }
     }
@@ -129,6 +137,7 @@ impl Predictor {
             }
             p.order0.set_raw(&l.order0);
             p.matcher.counters().set_raw(&l.matcher);
+            p.samples.table().set_raw(&l.samples);
             p.prior_apm.set_knots(&l.prior_apm);
         }
         p
@@ -158,6 +167,7 @@ impl Predictor {
             base: [0; COUNT],
             slots: [0; COUNT + 2],
             matcher: Matcher::new(len),
+            samples: SampleModel::default(),
             prior: None,
             prior_p: 2048,
             prior_apm: Apm::new(256, 6),
@@ -190,6 +200,9 @@ impl Predictor {
         });
         self.c0 = 1;
         self.bitpos = 0;
+        if self.kind == Kind::Audio {
+            self.samples.begin_byte();
+        }
         self.set_bases();
         self.predict();
     }
@@ -210,6 +223,9 @@ impl Predictor {
             self.indirect[i].update(self.histories[i], bit);
         }
         self.matcher.update(bit);
+        if self.kind == Kind::Audio {
+            self.samples.update(bit);
+        }
         if self.prior.is_some() {
             self.prior_apm.update(bit);
         }
@@ -235,6 +251,9 @@ impl Predictor {
         self.kind
             .contexts(&self.hist, &mut self.history, &mut self.cx);
         self.matcher.end_byte(&self.hist);
+        if self.kind == Kind::Audio {
+            self.samples.end_byte(b);
+        }
         if self.hist.len() == LAYER1_SETTLED {
             self.layer1.set_rate(LAYER1_RATE);
         }
@@ -301,6 +320,14 @@ impl Predictor {
         }
         self.matcher
             .predict(self.c0, self.bitpos, &mut |x| m.add(x));
+        if self.kind == Kind::Audio {
+            let (dist, table) = self.samples.predict(self.c0, self.bitpos);
+            m.add(stretch(dist));
+            m.add(stretch(table));
+        } else {
+            m.add(0);
+            m.add(0);
+        }
         let confidence = match prior {
             Some(p) => {
                 self.prior_p = p;
@@ -334,7 +361,11 @@ impl Predictor {
         let c3 = self.hist.len().checked_sub(3).map_or(0, |i| self.hist[i]);
         m.select(
             7,
-            (contexts::hash(contexts::hash(c3.into(), c2 as u32), c1 as u32) >> 22) as usize,
+            if self.kind == Kind::Audio {
+                self.samples.slot()
+            } else {
+                (contexts::hash(contexts::hash(c3.into(), c2 as u32), c1 as u32) >> 22) as usize
+            },
         );
         m.select(
             8,

@@ -1,5 +1,5 @@
-//! What a predictor learned on training data (mixer weights, the maps from bit histories and
-//! match lengths to probabilities, the transformer's calibration), saved as the starting state
+//! What a predictor learned on training data (mixer weights, the maps from bit histories,
+//! match lengths and sample-prediction distances to probabilities, the transformer's calibration), saved as the starting state
 //! of every new stream: a 2,048-byte chunk then starts from a trained mixer, not from zero.
 //!
 //! File layout (little-endian): `LMZP`, a version byte, a section count, then per section a
@@ -9,7 +9,7 @@
 use super::contexts::Kind;
 
 const MAGIC: &[u8; 4] = b"LMZP";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 /// Saved weights are i16 in units of 2^-12 (the mixer keeps 2^-16).
 const WEIGHT_SHIFT: u32 = 4;
 
@@ -33,6 +33,7 @@ pub struct Learned {
     pub(crate) indirect: Vec<u32>,
     pub(crate) order0: Vec<u32>,
     pub(crate) matcher: Vec<u32>,
+    pub(crate) samples: Vec<u32>,
     pub(crate) prior_apm: Vec<u16>,
 }
 
@@ -118,6 +119,7 @@ impl Prime {
                     + l.indirect.len()
                     + l.order0.len()
                     + l.matcher.len()
+                    + l.samples.len()
                     + l.prior_apm.len()
             })
             .sum()
@@ -143,7 +145,7 @@ impl Prime {
                     out.extend_from_slice(&(q as i16).to_le_bytes());
                 }
             }
-            for t in [&l.indirect, &l.order0, &l.matcher] {
+            for t in [&l.indirect, &l.order0, &l.matcher, &l.samples] {
                 put_len(&mut out, t.len());
                 for &v in t.iter() {
                     out.extend_from_slice(&v.to_le_bytes());
@@ -179,6 +181,7 @@ impl Prime {
                 indirect: r.u32s()?,
                 order0: r.u32s()?,
                 matcher: r.u32s()?,
+                samples: r.u32s()?,
                 prior_apm: r.u16s()?,
             });
         }
