@@ -115,14 +115,10 @@ pub struct Apm {
 impl Apm {
     /// `contexts` maps, each starting as the identity; larger `rate` adapts more slowly.
     pub fn new(contexts: usize, rate: u32) -> Self {
-        let mut knots = Vec::with_capacity(contexts * 33);
-        for _ in 0..contexts {
-            for j in 0..33 {
-                knots.push((squash((j - 16) * 128) * 16) as u16);
-            }
-        }
+        let identity: [u16; 33] =
+            std::array::from_fn(|j| (squash((j as i32 - 16) * 128) * 16) as u16);
         Self {
-            knots,
+            knots: identity.repeat(contexts),
             rate,
             at: 0,
             w: 0,

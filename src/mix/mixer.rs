@@ -14,6 +14,11 @@ const WEIGHT_MAX: i32 = 256 * WEIGHT_ONE;
 #[derive(Debug, Clone)]
 pub struct Mixer {
     n: usize,
+    /// Length of a weight set in memory: `n` rounded up to whole vectors, the rest zero (with
+    /// zero inputs there, those weights stay zero and add nothing).
+    stride: usize,
+    /// Inputs added this bit; `inputs` is `stride` long.
+    len: usize,
     inputs: Vec<i32>,
     weights: Vec<i32>,
     /// Offset of each selector's weight block, and the chosen set's offset this bit.
@@ -26,20 +31,47 @@ pub struct Mixer {
     rate: i32,
 }
 
+/// Weight sets are padded to a multiple of this many weights.
+const LANES: usize = 8;
+
 impl Mixer {
     /// A layer over `n` inputs with one selector per entry of `sets` (its number of contexts),
     /// every weight starting at `init(input)`; `rate` scales the learning step.
     pub fn new(n: usize, sets: &[usize], rate: i32, init: impl Fn(usize) -> i32) -> Self {
+        let stride = n.next_multiple_of(LANES);
+        let row: Vec<i32> = (0..stride)
+            .map(|i| if i < n { init(i) } else { 0 })
+            .collect();
+        let total: usize = sets.iter().sum();
+        Self::shaped(n, sets, rate, row.repeat(total))
+    }
+
+    /// A layer as [`Mixer::new`] makes it, starting from `w` (as [`Mixer::weights`] gives
+    /// them, which must have this layer's [count](Mixer::weight_count)).
+    pub fn with_weights(n: usize, sets: &[usize], rate: i32, w: &[i32]) -> Self {
+        let stride = n.next_multiple_of(LANES);
+        let mut weights = Vec::with_capacity(w.len() / n.max(1) * stride);
+        for row in w.chunks_exact(n) {
+            weights.extend_from_slice(row);
+            weights.resize(weights.len() + stride - n, 0);
+        }
+        Self::shaped(n, sets, rate, weights)
+    }
+
+    fn shaped(n: usize, sets: &[usize], rate: i32, weights: Vec<i32>) -> Self {
+        let stride = n.next_multiple_of(LANES);
         let mut blocks = Vec::with_capacity(sets.len());
         let mut total = 0;
         for &s in sets {
             blocks.push(total);
-            total += s * n;
+            total += s * stride;
         }
-        let weights = (0..total).map(|k| init(k % n)).collect();
+        assert_eq!(weights.len(), total, "a mixer's weights have its shape");
         Self {
             n,
-            inputs: Vec::with_capacity(n),
+            stride,
+            len: 0,
+            inputs: vec![0; stride],
             weights,
             blocks,
             sizes: sets.to_vec(),
@@ -50,14 +82,18 @@ impl Mixer {
         }
     }
 
-    /// Every weight (for saving what was learned).
-    pub fn weights(&self) -> &[i32] {
-        &self.weights
+    /// How many weights the layer has (what [`Mixer::weights`] gives).
+    pub fn weight_count(&self) -> usize {
+        self.weights.len() / self.stride * self.n
     }
 
-    /// Replaces every weight; `w` must have this layer's length.
-    pub fn set_weights(&mut self, w: &[i32]) {
-        self.weights.copy_from_slice(w);
+    /// Every weight, set after set (for saving what was learned).
+    pub fn weights(&self) -> Vec<i32> {
+        self.weights
+            .chunks_exact(self.stride)
+            .flat_map(|row| &row[..self.n])
+            .copied()
+            .collect()
     }
 
     /// Changes how fast the weights learn from here on.
@@ -68,31 +104,32 @@ impl Mixer {
     /// Clears the inputs for the next bit.
     #[inline]
     pub fn clear(&mut self) {
-        self.inputs.clear();
+        self.len = 0;
     }
 
     /// Adds an input logit.
     #[inline]
     pub fn add(&mut self, x: i32) {
-        debug_assert!(self.inputs.len() < self.n);
-        self.inputs.push(x);
+        debug_assert!(self.len < self.n);
+        self.inputs[self.len] = x;
+        self.len += 1;
     }
 
     /// Chooses selector `k`'s weight set (`cx` below its number of contexts).
     #[inline]
     pub fn select(&mut self, k: usize, cx: usize) {
         debug_assert!(cx < self.sizes[k]);
-        self.chosen[k] = self.blocks[k] + cx.min(self.sizes[k] - 1) * self.n;
+        self.chosen[k] = self.blocks[k] + cx.min(self.sizes[k] - 1) * self.stride;
     }
 
     /// Each selector's output logit for the current inputs.
     pub fn mix(&mut self) -> &[i32] {
-        while self.inputs.len() < self.n {
-            self.inputs.push(0);
-        }
-        for k in 0..self.chosen.len() {
-            let w = &self.weights[self.chosen[k]..self.chosen[k] + self.n];
-            let dot = dot(w, &self.inputs);
+        // Inputs not given this bit count as 0.
+        self.inputs[self.len..self.n].fill(0);
+        let mut dots = [0i64; 16];
+        let dots = &mut dots[..self.chosen.len()];
+        dot_all(&self.weights, &self.chosen, &self.inputs, dots);
+        for (k, &dot) in dots.iter().enumerate() {
             let logit = (dot >> 16).clamp(-i64::from(LOGIT_MAX), i64::from(LOGIT_MAX)) as i32;
             self.logits[k] = logit;
             self.probs[k] = squash(logit);
@@ -103,61 +140,78 @@ impl Mixer {
     /// Trains every chosen weight set on the coded `bit`.
     pub fn update(&mut self, bit: u32) {
         let target = (bit as i32) << 12;
-        for k in 0..self.chosen.len() {
-            let err = (target - self.probs[k]) * self.rate;
-            let w = &mut self.weights[self.chosen[k]..self.chosen[k] + self.n];
-            train(w, &self.inputs, err);
+        let mut errs = [0i32; 16];
+        let errs = &mut errs[..self.chosen.len()];
+        for (e, &p) in errs.iter_mut().zip(&self.probs) {
+            *e = (target - p) * self.rate;
         }
+        train_all(&mut self.weights, &self.chosen, &self.inputs, errs);
     }
 }
 
-/// Σ w·x over equal-length slices, exactly (the mixer's hottest loop with [`train`]: AVX2
-/// does either several times faster than the baseline x86-64 build, with the same integers).
+/// Σ w·x for each chosen weight set, exactly (the mixer's hottest loop with [`train_all`]:
+/// AVX2 does both several times faster than the baseline x86-64 build, with the same integers).
 #[inline]
-fn dot(w: &[i32], x: &[i32]) -> i64 {
+fn dot_all(w: &[i32], chosen: &[usize], x: &[i32], out: &mut [i64]) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { dot_avx2(w, x) };
+        return unsafe { dot_all_avx2(w, chosen, x, out) };
     }
-    dot_portable(w, x)
+    dot_all_portable(w, chosen, x, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn dot_avx2(w: &[i32], x: &[i32]) -> i64 {
-    dot_portable(w, x)
+unsafe fn dot_all_avx2(w: &[i32], chosen: &[usize], x: &[i32], out: &mut [i64]) {
+    dot_all_portable(w, chosen, x, out)
 }
 
 #[inline(always)]
-fn dot_portable(w: &[i32], x: &[i32]) -> i64 {
-    w.iter()
-        .zip(x)
-        .map(|(&w, &x)| i64::from(w) * i64::from(x))
-        .sum()
+fn dot_all_portable(w: &[i32], chosen: &[usize], x: &[i32], out: &mut [i64]) {
+    for (o, &at) in out.iter_mut().zip(chosen) {
+        let mut acc = [0i64; LANES];
+        for (w, x) in w[at..at + x.len()]
+            .chunks_exact(LANES)
+            .zip(x.chunks_exact(LANES))
+        {
+            for j in 0..LANES {
+                acc[j] += i64::from(w[j]) * i64::from(x[j]);
+            }
+        }
+        *o = acc.iter().sum();
+    }
 }
 
-/// Moves each weight by its input times `err` (the step of −log p's gradient), clamped.
+/// Moves each chosen set's weights by their input times the set's `err` (the step of
+/// −log p's gradient), clamped.
 #[inline]
-fn train(w: &mut [i32], x: &[i32], err: i32) {
+fn train_all(w: &mut [i32], chosen: &[usize], x: &[i32], errs: &[i32]) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { train_avx2(w, x, err) };
+        return unsafe { train_all_avx2(w, chosen, x, errs) };
     }
-    train_portable(w, x, err)
+    train_all_portable(w, chosen, x, errs)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn train_avx2(w: &mut [i32], x: &[i32], err: i32) {
-    train_portable(w, x, err)
+unsafe fn train_all_avx2(w: &mut [i32], chosen: &[usize], x: &[i32], errs: &[i32]) {
+    train_all_portable(w, chosen, x, errs)
 }
 
 #[inline(always)]
-fn train_portable(w: &mut [i32], x: &[i32], err: i32) {
-    for (w, &x) in w.iter_mut().zip(x) {
-        *w = (*w + ((x * err) >> 14)).clamp(-WEIGHT_MAX, WEIGHT_MAX);
+fn train_all_portable(w: &mut [i32], chosen: &[usize], x: &[i32], errs: &[i32]) {
+    for (&at, &err) in chosen.iter().zip(errs) {
+        for (w, x) in w[at..at + x.len()]
+            .chunks_exact_mut(LANES)
+            .zip(x.chunks_exact(LANES))
+        {
+            for j in 0..LANES {
+                w[j] = (w[j] + ((x[j] * err) >> 14)).clamp(-WEIGHT_MAX, WEIGHT_MAX);
+            }
+        }
     }
 }
 

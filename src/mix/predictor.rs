@@ -88,8 +88,8 @@ impl Predictor {
         static SHAPE: std::sync::LazyLock<[usize; 7]> = std::sync::LazyLock::new(|| {
             let p = Predictor::new(Kind::Bytes, 1, None);
             [
-                p.layer1.weights().len(),
-                p.layer2.weights().len(),
+                p.layer1.weight_count(),
+                p.layer2.weight_count(),
                 COUNT * 256,
                 p.order0.raw().len(),
                 Matcher::new(1).counter_count(),
@@ -111,8 +111,8 @@ impl Predictor {
     /// What this predictor has learned that carries over to new data.
     pub fn learned(&mut self) -> Learned {
         Learned {
-            layer1: self.layer1.weights().to_vec(),
-            layer2: self.layer2.weights().to_vec(),
+            layer1: self.layer1.weights(),
+            layer2: self.layer2.weights(),
             indirect: self
                 .indirect
                 .iter()
@@ -128,10 +128,8 @@ impl Predictor {
     /// A predictor for `len` bytes of `kind` (tables are sized by `len`), starting from
     /// `start` where given (which must [fit](Predictor::fits)).
     pub fn new(kind: Kind, len: usize, start: Option<&Learned>) -> Self {
-        let mut p = Self::fresh(kind, len);
+        let mut p = Self::fresh(kind, len, start);
         if let Some(l) = start {
-            p.layer1.set_weights(&l.layer1);
-            p.layer2.set_weights(&l.layer2);
             for (t, raw) in p.indirect.iter_mut().zip(l.indirect.chunks_exact(256)) {
                 t.set_raw(raw);
             }
@@ -143,7 +141,7 @@ impl Predictor {
         p
     }
 
-    fn fresh(kind: Kind, len: usize) -> Self {
+    fn fresh(kind: Kind, len: usize, start: Option<&Learned>) -> Self {
         let top = (usize::BITS - len.max(1).leading_zeros() + 4).clamp(12, 22);
         let bits = std::array::from_fn(|i| top - 2 * u32::from(SMALL.contains(&i)));
         let hashed = bits
@@ -151,6 +149,24 @@ impl Predictor {
             .map(|&b| Counters::new(1 << b, HASHED_LIMIT))
             .collect();
         let prior_input = INPUTS - 3;
+        let (layer1, layer2) = match start {
+            Some(l) => (
+                Mixer::with_weights(INPUTS, &SETS, LAYER1_RATE_START, &l.layer1),
+                Mixer::with_weights(SETS.len(), &SETS2, LAYER2_RATE, &l.layer2),
+            ),
+            None => (
+                Mixer::new(INPUTS, &SETS, LAYER1_RATE_START, |i| {
+                    if i == prior_input {
+                        WEIGHT_ONE
+                    } else {
+                        WEIGHT_ONE / 4
+                    }
+                }),
+                Mixer::new(SETS.len(), &SETS2, LAYER2_RATE, |_| {
+                    WEIGHT_ONE / SETS.len() as i32
+                }),
+            ),
+        };
         Self {
             kind,
             hist: Vec::with_capacity(len.min(1 << 20)),
@@ -171,16 +187,8 @@ impl Predictor {
             prior: None,
             prior_p: 2048,
             prior_apm: Apm::new(256, 6),
-            layer1: Mixer::new(INPUTS, &SETS, LAYER1_RATE_START, |i| {
-                if i == prior_input {
-                    WEIGHT_ONE
-                } else {
-                    WEIGHT_ONE / 4
-                }
-            }),
-            layer2: Mixer::new(SETS.len(), &SETS2, LAYER2_RATE, |_| {
-                WEIGHT_ONE / SETS.len() as i32
-            }),
+            layer1,
+            layer2,
             apm0: Apm::new(256, APM_RATE),
             apm1: Apm::new(1 << 16, APM_RATE),
             apm2: Apm::new(1 << 16, APM_RATE),
