@@ -5,26 +5,57 @@ use crate::container::{self, ContainerError, Header, STORED};
 use crate::modality::Layout;
 
 /// The page's preselected codec for an `.lmz`: the smallest of [`FAST_CODECS`] on the dev
-/// text, images and audio (whole files; brotli wins only below a few KiB of text).
+/// text, images and audio (whole files; brotli wins only below a few KiB of text) that also
+/// codes at 20 KB/s in WebAssembly, where the mixes with a transformer run at about a third of
+/// their native speed.
 pub const DEFAULT_CODEC: &str = "cm";
 
-/// The codecs [`choose_codec`] picks from: every one that codes at least 20 KB/s on one core
-/// (the transformer codecs do not yet).
-pub const FAST_CODECS: [&str; 6] = ["cm", "brotli", "xz", "zstd", "bzip2", "gzip"];
+/// The codecs [`choose_codec`] picks from, where this build has them: every one that codes at
+/// least 20 KB/s each way on one core natively (`lmzip bench --threads 1`: `mix-200k` and
+/// `mix-200k-multi` code 512 KiB of dev text, a dev image and a dev recording at 36–43 KB/s
+/// encoding and 28–32 decoding; the larger models' mixes and the transformers alone at
+/// 200k are below it or larger).
+pub const FAST_CODECS: [&str; 8] = [
+    "mix-200k",
+    "mix-200k-multi",
+    "cm",
+    "brotli",
+    "xz",
+    "zstd",
+    "bzip2",
+    "gzip",
+];
+
+/// The names of [`FAST_CODECS`] this build has (a mix needs its model installed).
+pub fn fast_codecs() -> Vec<&'static str> {
+    FAST_CODECS
+        .into_iter()
+        .filter(|name| codec_for(name).is_ok())
+        .collect()
+}
 
 /// Bytes from the start of a file that [`choose_codec`] tries the codecs on.
 pub const TRIAL: usize = 256 << 10;
 
-/// The codec [`compress`] uses when none is named: the one of [`FAST_CODECS`] whose `.lmz` of
+/// The codec [`compress`] uses when none is named: the one of [`fast_codecs`] whose `.lmz` of
 /// the file's first 256 KiB is smallest. Returns its name and, when that trial was the whole
 /// file, the `.lmz` it made.
 pub fn choose_codec(data: &[u8]) -> Result<(&'static str, Option<Vec<u8>>), LmzError> {
     let sample = &data[..data.len().min(TRIAL)];
-    let tried = crate::par::map(FAST_CODECS.len(), crate::par::cores(), |i| {
-        compress(sample, FAST_CODECS[i])
+    // The mixing codecs' tables take up to ~250 MB each on a trial: they run one after
+    // another, the classical codecs beside them.
+    let (mixing, classical): (Vec<&'static str>, Vec<&'static str>) = fast_codecs()
+        .into_iter()
+        .partition(|name| codecs::mix::find(name).is_some());
+    let groups = [mixing, classical];
+    let tried = crate::par::map(groups.len(), crate::par::cores(), |g| {
+        groups[g]
+            .iter()
+            .map(|&name| (name, compress(sample, name)))
+            .collect::<Vec<_>>()
     });
     let mut best: Option<(&'static str, Vec<u8>)> = None;
-    for (name, packed) in FAST_CODECS.into_iter().zip(tried) {
+    for (name, packed) in tried.into_iter().flatten() {
         let packed = packed?;
         if best.as_ref().is_none_or(|(_, b)| packed.len() < b.len()) {
             best = Some((name, packed));

@@ -29,7 +29,8 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// Codec to use; by default the smallest on the file's first 256 KiB of those that
-        /// code at least 20 KB/s on one core (cm, brotli, xz, zstd, bzip2, gzip).
+        /// code at least 20 KB/s on one core (mix-200k, mix-200k-multi, cm, brotli, xz, zstd,
+        /// bzip2, gzip).
         #[arg(short, long)]
         codec: Option<String>,
         /// Overwrite an existing output file.
@@ -670,7 +671,7 @@ fn run(cli: Cli) -> Res<()> {
                         eprintln!(
                         "codec: {codec} (the smallest on {} of the fast codecs: {}; -c to choose)",
                         if whole { "this file" } else { "the first 256 KiB" },
-                        lmz::FAST_CODECS.join(", ")
+                        lmz::fast_codecs().join(", ")
                     );
                         source = Box::new(std::io::Cursor::new(head).chain(source));
                         codec.to_string()
