@@ -81,7 +81,7 @@ def main():
         f"and `mix-{MODEL}` (cm with the transformer's distribution as an input), beside the best classical",
         f"codec of each kind; the first {TEXT_BYTES >> 10} KiB of `text/dev.xml`, one dev image, two dev recordings",
         "(8-bit streams); whole files and the paper's chunks (2,048 bytes; 64×32-pixel patches); `lmzip bench",
-        "--threads 1`, so KB/s is one core's (the other core ran a training run at nice 19).",
+        "--threads 1`, so KB/s is one core's. The text below the table says what the other core did.",
         "",
         *table,
         "",

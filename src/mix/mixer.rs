@@ -33,6 +33,8 @@ pub struct Mixer {
 
 /// Weight sets are padded to a multiple of this many weights.
 const LANES: usize = 8;
+/// Most selectors a layer has (their sums and errors live on the stack).
+const MAX_SETS: usize = 16;
 
 impl Mixer {
     /// A layer over `n` inputs with one selector per entry of `sets` (its number of contexts),
@@ -66,6 +68,7 @@ impl Mixer {
             blocks.push(total);
             total += s * stride;
         }
+        assert!(sets.len() <= MAX_SETS, "at most {MAX_SETS} selectors");
         assert_eq!(weights.len(), total, "a mixer's weights have its shape");
         Self {
             n,
@@ -126,7 +129,7 @@ impl Mixer {
     pub fn mix(&mut self) -> &[i32] {
         // Inputs not given this bit count as 0.
         self.inputs[self.len..self.n].fill(0);
-        let mut dots = [0i64; 16];
+        let mut dots = [0i64; MAX_SETS];
         let dots = &mut dots[..self.chosen.len()];
         dot_all(&self.weights, &self.chosen, &self.inputs, dots);
         for (k, &dot) in dots.iter().enumerate() {
@@ -140,7 +143,7 @@ impl Mixer {
     /// Trains every chosen weight set on the coded `bit`.
     pub fn update(&mut self, bit: u32) {
         let target = (bit as i32) << 12;
-        let mut errs = [0i32; 16];
+        let mut errs = [0i32; MAX_SETS];
         let errs = &mut errs[..self.chosen.len()];
         for (e, &p) in errs.iter_mut().zip(&self.probs) {
             *e = (target - p) * self.rate;
