@@ -13,8 +13,8 @@ pub const DEFAULT_CODEC: &str = "cm";
 /// The codecs [`choose_codec`] picks from, where this build has them: every one that codes at
 /// least 20 KB/s each way on one core natively (`lmzip bench --threads 1`: `mix-200k` and
 /// `mix-200k-multi` code 512 KiB of dev text, a dev image and a dev recording at 36–43 KB/s
-/// encoding and 28–32 decoding; the larger models' mixes and the transformers alone at
-/// 200k are below it or larger).
+/// encoding and 28–32 decoding; the larger models' mixes are below it, and a transformer alone
+/// is never smaller than its mix).
 pub const FAST_CODECS: [&str; 8] = [
     "mix-200k",
     "mix-200k-multi",
