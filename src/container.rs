@@ -1,10 +1,10 @@
-//! The `.lmz` container, version 1: a checksummed header, a chunk index, then the payloads.
+//! The `.lmz` container, version 2: a checksummed header, a chunk index, then the payloads.
 //!
 //! Byte layout (all integers little-endian; `varint` is unsigned LEB128), see `docs/FORMAT.md`:
 //!
 //! ```text
 //! magic        4   89 4C 4D 5A  ("\x89LMZ")
-//! version      1   1
+//! version      1   2 (1 is read too: its model chunks were coded in cold windows)
 //! header_len   4   length of the header body below
 //! body             codec name   1 + n   (ASCII, 1..=32 bytes)
 //!                  model flag   1       0 = none, 1 = model follows
@@ -23,8 +23,11 @@
 
 /// The four bytes every `.lmz` starts with (a high byte first, like PNG, to catch text-mode damage).
 pub const MAGIC: [u8; 4] = [0x89, b'L', b'M', b'Z'];
-/// The format version this build writes and reads.
-pub const VERSION: u8 = 1;
+/// The format version this build writes. Version 2 changed no field: its model chunks (`lm-*`)
+/// slide their windows ([`crate::codecs::lm::Windows`]); version 1 files still decode.
+pub const VERSION: u8 = 2;
+/// The oldest format version this build reads.
+pub const MIN_VERSION: u8 = 1;
 /// Codec name for chunks kept verbatim (used when coding would expand the data).
 pub const STORED: &str = "stored";
 
@@ -52,6 +55,8 @@ impl ModelId {
 /// Everything the header records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
+    /// The format version the file was written in ([`VERSION`] for new files).
+    pub version: u8,
     /// Codec that coded every chunk (`stored`, `brotli`, `lm-200k`, …).
     pub codec: String,
     /// The model, for model-based codecs.
@@ -114,7 +119,9 @@ pub enum ContainerError {
     #[error("not an .lmz file (bad magic bytes)")]
     BadMagic,
     /// A version this build cannot read.
-    #[error(".lmz format version {found} is not supported (this build reads version {VERSION})")]
+    #[error(
+        ".lmz format version {found} is not supported (this build reads versions {MIN_VERSION} to {VERSION})"
+    )]
     UnsupportedVersion {
         /// The version byte found.
         found: u8,
@@ -211,7 +218,8 @@ pub fn header_bytes(header: &Header, payload_crc: u32) -> Vec<u8> {
 
     let mut out = Vec::with_capacity(FIXED_PREFIX + body.len() + 4);
     out.extend_from_slice(&MAGIC);
-    out.push(VERSION);
+    debug_assert!((MIN_VERSION..=VERSION).contains(&header.version));
+    out.push(header.version);
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
     out.extend_from_slice(&body);
     let crc = crc32fast::hash(&out);
@@ -307,6 +315,7 @@ pub fn read_header(bytes: &[u8]) -> Result<(Header, u32, usize), ContainerError>
 
     Ok((
         Header {
+            version: bytes[4],
             codec,
             model,
             original_len,
@@ -348,7 +357,7 @@ fn check_prefix(bytes: &[u8]) -> Result<(), ContainerError> {
             have: bytes.len() as u64,
         });
     }
-    if bytes[4] != VERSION {
+    if !(MIN_VERSION..=VERSION).contains(&bytes[4]) {
         return Err(ContainerError::UnsupportedVersion { found: bytes[4] });
     }
     Ok(())
@@ -473,6 +482,7 @@ mod tests {
     fn sample() -> Vec<u8> {
         let chunks = vec![b"hello".to_vec(), b"world!".to_vec(), b"x".to_vec()];
         let header = Header {
+            version: VERSION,
             codec: "brotli".into(),
             model: Some(ModelId {
                 name: "lm-200k".into(),
@@ -507,12 +517,14 @@ mod tests {
             read(b"PK\x03\x04zip").unwrap_err(),
             ContainerError::BadMagic
         );
-        let mut v2 = good.clone();
-        v2[4] = 2;
-        assert_eq!(
-            read(&v2).unwrap_err(),
-            ContainerError::UnsupportedVersion { found: 2 }
-        );
+        for version in [0, VERSION + 1] {
+            let mut other = good.clone();
+            other[4] = version;
+            assert_eq!(
+                read(&other).unwrap_err(),
+                ContainerError::UnsupportedVersion { found: version }
+            );
+        }
         for cut in [3usize, 8, 20, good.len() - 1] {
             assert!(
                 matches!(
@@ -549,6 +561,7 @@ mod tests {
     #[test]
     fn empty_original_has_no_chunks() {
         let header = Header {
+            version: VERSION,
             codec: STORED.into(),
             model: None,
             original_len: 0,

@@ -101,6 +101,7 @@ fn forge(data: &[u8]) -> Option<Vec<u8>> {
         _ => u64::from(u16::from_le_bytes([*s0, *s1])),
     };
     let count = Header {
+        version: container::VERSION,
         codec: String::new(),
         model: None,
         original_len,
@@ -118,6 +119,12 @@ fn forge(data: &[u8]) -> Option<Vec<u8>> {
     chunks.resize(count, Vec::new());
     chunks.truncate(count);
     let header = Header {
+        // Both versions this build reads: version 1 decodes model chunks in cold windows.
+        version: if flags & 16 == 0 {
+            container::VERSION
+        } else {
+            container::MIN_VERSION
+        },
         codec: codec.into(),
         model: if flags & 4 == 0 {
             codecs::model_id(codec)

@@ -1,5 +1,6 @@
 //! `.lmz` files end to end: a codec's chunks into the container, and back with every check.
 
+use crate::codecs::lm::Windows;
 use crate::codecs::{self, CodecError};
 use crate::container::{self, ContainerError, Header, STORED};
 use crate::modality::Layout;
@@ -288,6 +289,7 @@ pub fn assemble(data: &[u8], codec: &str, chunks: Vec<Vec<u8>>) -> Result<Vec<u8
         (codec, chunks, chunk_size, model)
     };
     let header = Header {
+        version: container::VERSION,
         codec: name.to_string(),
         model,
         original_len: data.len() as u64,
@@ -423,6 +425,10 @@ fn decode_chunk(h: &Header, payload: &[u8], index: usize) -> Result<Vec<u8>, Lmz
     let expected = h.chunk_original_len(index);
     let piece = if h.codec == STORED {
         payload.to_vec()
+    } else if let Some(model) = codecs::lm::find(&h.codec) {
+        model
+            .decompress_windows(payload, expected, Windows::of_container(h.version))
+            .map_err(|e| chunk_error_in(h, index, e))?
     } else {
         codec_for(&h.codec)?
             .decompress(payload, expected)
@@ -471,17 +477,23 @@ fn join_checked(h: &Header, chunks: usize, pieces: Vec<Vec<u8>>) -> Result<Vec<u
     Ok(out)
 }
 
-/// Model chunks (payload, original length) decoded on `threads` threads, each a group of up to
-/// [`LOCKSTEP`] chunks in lockstep; the results in order.
+/// Model chunks (payload, original length) of a file of format `version`, decoded on
+/// `threads` threads, each a group of up to [`LOCKSTEP`] chunks in lockstep; the results in
+/// order.
 pub(crate) fn decode_lockstep(
     model: &codecs::lm::LmCodec,
     work: &[(&[u8], usize)],
+    version: u8,
     threads: usize,
 ) -> Vec<Result<Vec<u8>, CodecError>> {
     let per_group = work.len().div_ceil(threads).clamp(1, LOCKSTEP);
     let groups = work.len().div_ceil(per_group);
+    let windows = Windows::of_container(version);
     crate::par::map(groups, threads, |g| {
-        model.decompress_many(&work[g * per_group..((g + 1) * per_group).min(work.len())])
+        model.decompress_many(
+            &work[g * per_group..((g + 1) * per_group).min(work.len())],
+            windows,
+        )
     })
     .into_iter()
     .flatten()
@@ -506,7 +518,7 @@ pub fn decompress_limited(bytes: &[u8], max_size: u64) -> Result<Vec<u8>, LmzErr
             let work: Vec<(&[u8], usize)> = (0..count)
                 .map(|i| (c.chunks[i], c.header.chunk_original_len(i)))
                 .collect();
-            decode_lockstep(model, &work, threads)
+            decode_lockstep(model, &work, c.header.version, threads)
                 .into_iter()
                 .enumerate()
                 .map(|(i, piece)| {
@@ -570,6 +582,39 @@ mod tests {
             compress(data, &float.model_id().name),
             Err(LmzError::UnknownCodec { .. })
         ));
+    }
+
+    #[test]
+    fn a_version_1_file_still_decodes_its_cold_windows() {
+        // Made by the build before windows slid: `lmzip compress -c lm-200k` on sample.txt
+        // followed by its first 3,616 bytes (two chunks).
+        let root = crate::repo_root();
+        crate::fuzzing::register_models(&root).unwrap();
+        let file = std::fs::read(root.join("tests/data/legacy-v1-lm-200k.lmz")).unwrap();
+        let mut want = TEXT.to_vec();
+        want.extend_from_slice(&TEXT[..3616]);
+        let opened = Opened::new(&file, DEFAULT_MAX_SIZE).unwrap();
+        assert_eq!((opened.header.version, opened.chunk_count()), (1, 2));
+        assert_eq!(decompress(&file).unwrap(), want);
+        let pieces = (0..2)
+            .map(|i| opened.decode_chunk(&file, i).unwrap())
+            .collect();
+        assert_eq!(opened.join(pieces).unwrap(), want);
+        // New files slide their windows, which codes this text smaller.
+        let new = compress(&want, "lm-200k").unwrap();
+        assert_eq!(
+            container::read(&new).unwrap().header.version,
+            container::VERSION
+        );
+        assert!(new.len() < file.len(), "{} vs {}", new.len(), file.len());
+        assert_eq!(decompress(&new).unwrap(), want);
+        // The same payloads labelled version 2 would decode other bytes: the checksum says so.
+        let mut relabelled = file.clone();
+        relabelled[4] = 2;
+        let body_end = container::header_len(&relabelled).unwrap() - 4;
+        let crc = crc32fast::hash(&relabelled[..body_end]).to_le_bytes();
+        relabelled[body_end..body_end + 4].copy_from_slice(&crc);
+        assert!(decompress(&relabelled).is_err());
     }
 
     #[test]
@@ -637,6 +682,7 @@ mod tests {
         let codec = crate::codecs::lm::register("test-hostile", &tiny_int_weights(11)).unwrap();
         let name = codec.model_id().name.clone();
         let header = |original_len: u64, chunk_size: u64, chunks: &[Vec<u8>]| Header {
+            version: container::VERSION,
             codec: name.clone(),
             model: Some(codec.model_id().clone()),
             original_len,
@@ -684,6 +730,7 @@ mod tests {
             .unwrap();
         for (codec, payload) in [("gzip", packed), (STORED, TEXT.to_vec())] {
             let h = Header {
+                version: container::VERSION,
                 codec: codec.into(),
                 model: None,
                 original_len: 1 << 30,
@@ -727,6 +774,7 @@ mod tests {
             Err(LmzError::UnknownCodec { .. })
         ));
         let header = Header {
+            version: container::VERSION,
             codec: "lm-200k".into(),
             model: Some(ModelId {
                 name: "lm-200k".into(),

@@ -212,6 +212,7 @@ pub fn compress(
     } else {
         let chunk_size = chunk_size.map_or(original_len.max(1), |s| s as u64);
         Header {
+            version: container::VERSION,
             codec: codec.into(),
             model: codecs::model_id(codec),
             original_len,
@@ -241,6 +242,7 @@ fn store(
 /// The header of `len` bytes kept as they are: one chunk of all of them (none when empty).
 fn stored_header(len: u64, original_crc: u32) -> Header {
     Header {
+        version: container::VERSION,
         codec: STORED.into(),
         model: None,
         original_len: len,
@@ -450,7 +452,7 @@ fn decode_batch(
             .zip(payloads)
             .map(|(&i, p)| (&p[..], h.chunk_original_len(i)))
             .collect();
-        lmz::decode_lockstep(model, &work, threads)
+        lmz::decode_lockstep(model, &work, h.version, threads)
     } else {
         let Some(codec) = codecs::by_name(&h.codec) else {
             return ids

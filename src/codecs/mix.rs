@@ -2,10 +2,10 @@
 //! integer engine as one input). A payload is a one-byte format tag naming the kind of data
 //! (plus the width for images), then the bit coder's bytes.
 //!
-//! The transformer runs over independent windows as `lm-<model>` does, so its tables are the
-//! same; the mixer's other models see every earlier byte of the input they are given.
+//! The transformer's windows slide as `lm-<model>`'s do, so its tables are the same; the
+//! mixer's other models see every earlier byte of the input they are given.
 
-use super::lm::LmCodec;
+use super::lm::{regions, LmCodec, Windows};
 use super::{Codec, CodecError};
 use crate::container::ModelId;
 use crate::engine::{IntModel, IntSession};
@@ -19,27 +19,6 @@ use std::sync::{LazyLock, RwLock};
 /// a linear input per context and a mixer selector by how many contexts are known. Earlier
 /// versions' payloads are refused with a clear error.
 const VERSION: u8 = 3;
-
-/// The transformer's coded regions over `len` bytes with a context of `w`: `(o, r, end)`, the
-/// window starting at byte `o` codes bytes `r..end`, with bytes `o..r` as context. The first
-/// window codes `w` bytes from nothing; each later one `stride` bytes after `w - stride` bytes
-/// of the one before, so no byte but the first few is predicted from a cold start.
-fn regions(len: usize, w: usize, stride: usize) -> impl Iterator<Item = (usize, usize, usize)> {
-    let stride = stride.clamp(1, w);
-    let mut r = 0;
-    std::iter::from_fn(move || {
-        (r < len).then(|| {
-            let (o, end) = if r == 0 {
-                (0, w.min(len))
-            } else {
-                (r + stride - w, (r + stride).min(len))
-            };
-            let at = r;
-            r = end;
-            (o, at, end)
-        })
-    })
-}
 
 /// A session that has seen `context` (the bytes a window holds before the next byte to code),
 /// and the byte to feed it next: the window is 0 and all but the last byte, fed as one batch.
@@ -171,12 +150,12 @@ impl MixCodec {
         }
     }
 
-    /// How far the transformer's window moves: seven eighths of its context. Measured on dev
-    /// text (mix-200k, 2,048-byte chunks): strides of 512, 448, 384 and 256 bytes give 35.21,
-    /// 35.12, 35.12 and 35.08 %, at 1, 1.14, 1.33 and 2 times the transformer's work.
+    /// How far the transformer's window moves: as `lm-<model>`'s ([`Windows::Sliding`]), seven
+    /// eighths of its context. Measured on dev text (mix-200k, 2,048-byte chunks): strides of
+    /// 512, 448, 384 and 256 bytes give 35.21, 35.12, 35.12 and 35.08 %, at 1, 1.14, 1.33 and 2
+    /// times the transformer's work.
     fn stride(&self) -> usize {
-        let w = self.engine().map_or(1, |m| m.config().context);
-        w - w / 8
+        Windows::Sliding.stride(self.engine().map_or(1, |m| m.config().context))
     }
 
     fn engine(&self) -> Option<&'static IntModel> {
@@ -568,28 +547,6 @@ mod tests {
             "{} vs {ideal}",
             out.len()
         );
-    }
-
-    #[test]
-    fn sliding_regions_cover_every_byte_once_with_context_behind() {
-        for (len, w, stride) in [
-            (0, 8, 7),
-            (5, 8, 7),
-            (8, 8, 7),
-            (9, 8, 7),
-            (100, 8, 7),
-            (30, 8, 8),
-        ] {
-            let mut next = 0;
-            for (o, r, end) in regions(len, w, stride) {
-                assert_eq!(r, next, "{len} {w} {stride}");
-                assert!(o <= r && r < end && end - o <= w, "{o} {r} {end}");
-                // Every window after the first sees w - stride bytes of context.
-                assert_eq!(r - o, if r == 0 { 0 } else { w - stride });
-                next = end;
-            }
-            assert_eq!(next, len);
-        }
     }
 
     #[test]

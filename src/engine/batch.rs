@@ -342,6 +342,20 @@ impl IntLanes<'_> {
         self.pos[lane] = 0;
     }
 
+    /// Starts lane `lane` as if fed `tokens` (a sliding window's context), computed in one
+    /// pass as [`IntModel::prefill`] does.
+    ///
+    /// # Panics
+    /// When `tokens` is longer than the context.
+    pub fn resume(&mut self, lane: usize, tokens: &[u8]) {
+        if tokens.is_empty() {
+            self.reset(lane);
+            return;
+        }
+        self.caches[lane] = self.m.window(tokens, tokens.len(), &mut |_| {});
+        self.pos[lane] = tokens.len();
+    }
+
     /// Feeds `tokens[i]` to lane `lanes[i]` (each lane at most once) and hands `visit` each
     /// lane's next table, as [`super::IntSession::step`] would.
     ///
@@ -477,6 +491,35 @@ mod tests {
             });
         }
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_resumed_lane_equals_stepping_its_context_first() {
+        let file = crate::codecs::lm::tests::tiny_int_weights(2);
+        let m = IntModel::new(&IntWeights::from_bytes(&file).unwrap()).unwrap();
+        let ctx = m.config().context;
+        let text = include_bytes!("../../tests/data/sample.txt");
+        let want = stepped(&m, &text[..ctx]);
+        let mut lanes = m.lanes(2);
+        // Lane 1 has run a while; both lanes then take up the text after `k` known tokens.
+        lanes.step(&[1], &text[900..901], &mut |_, _| {});
+        for k in [0, 1, ctx / 4, ctx - 1] {
+            let mut got = vec![Vec::new(); 2];
+            for lane in 0..2 {
+                lanes.resume(lane, &text[..k]);
+            }
+            for &t in &text[k..ctx] {
+                lanes.step(&[0, 1], &[t, t], &mut |l, table| {
+                    got[l].push(
+                        (0..table.len())
+                            .map(|i| table.freq(i))
+                            .collect::<Vec<u32>>(),
+                    )
+                });
+            }
+            assert_eq!(got[0], want[k..], "{k}");
+            assert_eq!(got[1], want[k..], "{k}");
+        }
     }
 
     #[test]
