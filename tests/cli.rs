@@ -380,3 +380,28 @@ fn temporary_files_of_a_killed_run_are_removed() {
     assert!(out.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn info_names_the_files_version_and_a_closed_pipe_is_no_panic() {
+    let legacy = data("legacy-v1-lm-200k.lmz");
+    let out = run(&["info", legacy.to_str().unwrap()], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(".lmz version 1"), "{text}");
+    // A reader that stops at once (`lmzip info f | head -0`): a quiet exit, not a panic.
+    let mut child = Command::new(BIN)
+        .args(["info", legacy.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success(), "{err}");
+}

@@ -3,10 +3,24 @@
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use lmzip::bench::{self, BenchResult, Mode};
-use lmzip::{codecs, container, lmz, modality};
+use lmzip::{codecs, lmz, modality};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// `print!` that returns a closed stdout (`lmzip info | head`) as an error instead of panicking.
+macro_rules! out {
+    ($($t:tt)*) => {
+        write!(std::io::stdout(), $($t)*)?
+    };
+}
+
+/// `println!` as [`out!`] does.
+macro_rules! outln {
+    ($($t:tt)*) => {
+        writeln!(std::io::stdout(), $($t)*)?
+    };
+}
 
 #[derive(Parser)]
 #[command(
@@ -398,6 +412,13 @@ fn main() -> ExitCode {
     load_models();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`| head`): nothing more to say, as other Unix tools.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("lmzip: {e}");
             ExitCode::FAILURE
@@ -760,17 +781,18 @@ fn run(cli: Cli) -> Res<()> {
             let (h, _, head) = lmzip::stream::read_header(&mut open_input(&input)?)
                 .map_err(|e| format!("{}: {e}\n  {}", input.display(), e.advice()))?;
             let h = &h;
-            println!("format      .lmz version {}", container::VERSION);
-            println!("codec       {}", h.codec);
+            outln!("format      .lmz version {}", h.version);
+            outln!("codec       {}", h.codec);
             match &h.model {
-                Some(m) => println!("model       {} (sha256 {})", m.name, m.sha256_hex()),
-                None => println!("model       none"),
+                Some(m) => outln!("model       {} (sha256 {})", m.name, m.sha256_hex()),
+                None => outln!("model       none"),
             }
-            println!(
+            outln!(
                 "original    {} bytes (crc32 {:08x})",
-                h.original_len, h.original_crc
+                h.original_len,
+                h.original_crc
             );
-            println!(
+            outln!(
                 "chunks      {} of up to {} bytes",
                 h.chunk_count(),
                 h.chunk_size
@@ -779,7 +801,7 @@ fn run(cli: Cli) -> Res<()> {
             let actual = (!is_dash(&input))
                 .then(|| std::fs::metadata(&input).ok().map(|m| m.len()))
                 .flatten();
-            println!(
+            outln!(
                 "size        {size} bytes ({head} header){}",
                 match actual {
                     Some(n) if n < size => format!("; the file has only {n}: it is cut short"),
@@ -1051,9 +1073,9 @@ fn paper_cmd(
             "cells": cells,
             "markdown": lmzip::table1::markdown(&cells, opts),
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        print!("{}", lmzip::table1::markdown(&cells, opts));
+        out!("{}", lmzip::table1::markdown(&cells, opts));
     }
     if cells.iter().any(|c| !c.roundtrip) {
         return Err("a round trip failed".into());
@@ -1134,12 +1156,12 @@ fn bench_cmd(
     }
     if json {
         let doc = serde_json::json!({ "results": rows, "totals": summary });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        print!("{}", bench::table(&rows));
+        out!("{}", bench::table(&rows));
         if !summary.is_empty() {
-            println!();
-            print!("{}", bench::table(&summary));
+            outln!();
+            out!("{}", bench::table(&summary));
         }
     }
     // The document (or table) is printed either way; a failed round trip still fails the run.
