@@ -3,11 +3,27 @@
 // Float arithmetic, so close to the integer engine's costs but not bit for bit: it only ever
 // draws "where the bits go". Every .lmz still comes from the engine, on the CPU.
 // The computation mirrors the float model (src/model/infer.rs): post-LayerNorm blocks, rotary
-// positions, tanh GELU, windows of `context` bytes that each start from byte 0.
+// positions, tanh GELU, and the coder's windows: each after the first starts with the last
+// eighth of the one before (src/codecs/lm.rs, `regions`).
 
 /** Windows coded per GPU submission: enough rows to fill the matrix kernels. */
 const BATCH_WINDOWS = 8;
-/** Marks a padding row, which has no byte to cost. */
+/**
+ * The coder's windows over `len` bytes with a context of `w`: `[o, r, end]`, the window from
+ * byte `o` costs bytes `r … end − 1`, bytes `o … r − 1` its context.
+ */
+function regions(len, w) {
+  const stride = Math.max(1, w - Math.floor(w / 8));
+  const out = [];
+  for (let r = 0; r < len; ) {
+    const [o, end] = r === 0 ? [0, Math.min(w, len)] : [r + stride - w, Math.min(r + stride, len)];
+    out.push([o, r, end]);
+    r = end;
+  }
+  return out;
+}
+
+/** Marks a padding row (or a context row), which has no byte to cost. */
 const NO_TARGET = 0xffffffff;
 
 const MATMUL = /* wgsl */ `
@@ -268,7 +284,8 @@ export class GpuModel {
     const hd = d / heads;
     const hidden = widening * d;
     const vocab = 256;
-    const windows = Math.ceil(stream.length / window);
+    const spans = regions(stream.length, window);
+    const windows = spans.length;
     const out = new Float32Array(stream.length);
     if (!windows) return out;
     const perBatch = Math.min(BATCH_WINDOWS, windows);
@@ -304,13 +321,13 @@ export class GpuModel {
       for (let first = 0; first < windows; first += perBatch) {
         const tok = new Uint32Array(rows);
         const tgt = new Uint32Array(rows).fill(NO_TARGET);
-        for (let wi = 0; wi < perBatch; wi++) {
-          const at = (first + wi) * window;
-          const n = Math.max(0, Math.min(window, stream.length - at));
-          for (let i = 0; i < n; i++) {
-            // The model sees byte 0 and then the window's bytes; row i predicts byte i.
-            tok[wi * window + i] = i ? stream[at + i - 1] : 0;
-            tgt[wi * window + i] = stream[at + i];
+        for (let wi = 0; wi < perBatch && first + wi < windows; wi++) {
+          const [o, r, end] = spans[first + wi];
+          for (let i = 0; i < end - o; i++) {
+            // The model sees byte 0 and then the window's bytes; row i predicts byte o + i,
+            // which is costed from r on (the rows before are the window's context).
+            tok[wi * window + i] = i ? stream[o + i - 1] : 0;
+            if (o + i >= r) tgt[wi * window + i] = stream[o + i];
           }
         }
         this.device.queue.writeBuffer(tokens, 0, tok);
@@ -342,8 +359,10 @@ export class GpuModel {
         const got = new Float32Array(readback.getMappedRange().slice(0));
         readback.unmap();
         if (got.some(Number.isNaN)) throw new Error('WebGPU gave NaN');
-        const at = first * window;
-        out.set(got.subarray(0, Math.min(rows, stream.length - at)), at);
+        for (let wi = 0; wi < perBatch && first + wi < windows; wi++) {
+          const [o, r, end] = spans[first + wi];
+          out.set(got.subarray(wi * window + r - o, wi * window + end - o), r);
+        }
         progress(Math.min(1, (first + perBatch) / windows));
       }
     } finally {
