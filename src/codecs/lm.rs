@@ -111,6 +111,15 @@ pub(crate) fn regions(
     })
 }
 
+/// An engine session that has seen `context` (the bytes a window holds before the next byte to
+/// code), and the byte to feed it next: the window is 0 and all but the last byte, fed as one
+/// batch.
+pub(crate) fn resume<'m>(m: &'m IntModel, context: &[u8]) -> (IntSession<'m>, u8) {
+    let mut tokens = Vec::with_capacity(context.len());
+    let last = window_tokens(context, &mut tokens);
+    (m.prefill(&tokens), last)
+}
+
 /// The tokens a window fed `context` holds before its next byte: 0, then all of `context`
 /// but its last byte, which is fed next.
 fn window_tokens(context: &[u8], tokens: &mut Vec<u8>) -> u8 {
@@ -246,12 +255,15 @@ impl LmCodec {
     /// A session that has seen `context` (at most a window less one byte), and the byte to
     /// feed it next.
     fn resume(&self, context: &[u8]) -> (Stepper<'_>, u8) {
-        let mut tokens = Vec::with_capacity(context.len());
-        let last = window_tokens(context, &mut tokens);
         match &self.net {
             // The engine takes a known context in one pass (the same state as stepping it).
-            Net::Int(m) => (Stepper::Int(Box::new(m.prefill(&tokens))), last),
+            Net::Int(m) => {
+                let (s, last) = resume(m, context);
+                (Stepper::Int(Box::new(s)), last)
+            }
             Net::Float(_) => {
+                let mut tokens = Vec::with_capacity(context.len());
+                let last = window_tokens(context, &mut tokens);
                 let mut s = self.session();
                 for &t in &tokens {
                     s.next(t);

@@ -5,7 +5,7 @@
 //! The transformer's windows slide as `lm-<model>`'s do, so its tables are the same; the
 //! mixer's other models see every earlier byte of the input they are given.
 
-use super::lm::{regions, LmCodec, Windows};
+use super::lm::{regions, resume, LmCodec, Windows};
 use super::{Codec, CodecError};
 use crate::container::ModelId;
 use crate::engine::{IntModel, IntSession};
@@ -19,20 +19,6 @@ use std::sync::{LazyLock, RwLock};
 /// a linear input per context and a mixer selector by how many contexts are known. Earlier
 /// versions' payloads are refused with a clear error.
 const VERSION: u8 = 3;
-
-/// A session that has seen `context` (the bytes a window holds before the next byte to code),
-/// and the byte to feed it next: the window is 0 and all but the last byte, fed as one batch.
-fn resume<'m>(m: &'m IntModel, context: &[u8]) -> (IntSession<'m>, u8) {
-    match context.split_last() {
-        None => (m.session(), 0),
-        Some((&last, rest)) => {
-            let mut tokens = Vec::with_capacity(rest.len() + 1);
-            tokens.push(0);
-            tokens.extend_from_slice(rest);
-            (m.prefill(&tokens), last)
-        }
-    }
-}
 
 /// Context mixing, with or without a transformer prior.
 pub struct MixCodec {
