@@ -436,23 +436,21 @@ impl IntLanes<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::{IntModel, IntWeights};
+    use crate::coder::FreqTable;
+
+    /// A table's frequencies, to compare tables.
+    fn freqs(t: &FreqTable) -> Vec<u32> {
+        (0..t.len()).map(|i| t.freq(i)).collect()
+    }
 
     fn stepped(m: &IntModel, tokens: &[u8]) -> Vec<Vec<u32>> {
         let mut s = m.session();
-        tokens
-            .iter()
-            .map(|&t| {
-                let table = s.step(t);
-                (0..table.len()).map(|i| table.freq(i)).collect()
-            })
-            .collect()
+        tokens.iter().map(|&t| freqs(&s.step(t))).collect()
     }
 
     fn batched(m: &IntModel, tokens: &[u8]) -> Vec<Vec<u32>> {
         let mut out = Vec::new();
-        m.window_tables(tokens, &mut |t| {
-            out.push((0..t.len()).map(|i| t.freq(i)).collect())
-        });
+        m.window_tables(tokens, &mut |t| out.push(freqs(&t)));
         out
     }
 
@@ -486,9 +484,7 @@ mod tests {
                     _ => streams[l][step],
                 })
                 .collect();
-            lanes.step(&active, &tokens, &mut |l, t| {
-                got[l].push((0..t.len()).map(|i| t.freq(i)).collect())
-            });
+            lanes.step(&active, &tokens, &mut |l, t| got[l].push(freqs(&t)));
         }
         assert_eq!(got, want);
     }
@@ -509,13 +505,7 @@ mod tests {
                 lanes.resume(lane, &text[..k]);
             }
             for &t in &text[k..ctx] {
-                lanes.step(&[0, 1], &[t, t], &mut |l, table| {
-                    got[l].push(
-                        (0..table.len())
-                            .map(|i| table.freq(i))
-                            .collect::<Vec<u32>>(),
-                    )
-                });
+                lanes.step(&[0, 1], &[t, t], &mut |l, table| got[l].push(freqs(&table)));
             }
             assert_eq!(got[0], want[k..], "{k}");
             assert_eq!(got[1], want[k..], "{k}");
@@ -566,9 +556,7 @@ mod tests {
             let want = stepped(&m, &tokens);
             for from in [0, 1, ctx / 3, ctx - 1, ctx] {
                 let mut tail = Vec::new();
-                m.window_tables_from(&tokens, from, &mut |t| {
-                    tail.push((0..t.len()).map(|i| t.freq(i)).collect::<Vec<u32>>())
-                });
+                m.window_tables_from(&tokens, from, &mut |t| tail.push(freqs(&t)));
                 assert_eq!(tail, want[from..], "tail from {from}, seed {seed}");
             }
             for at in [1, ctx / 2, ctx - 1] {
@@ -578,7 +566,7 @@ mod tests {
                     .iter()
                     .map(|&t| {
                         let table = s.step(t);
-                        (0..table.len()).map(|i| table.freq(i)).collect()
+                        freqs(&table)
                     })
                     .collect();
                 assert_eq!(rest, want[at..], "prefill {at}, seed {seed}");
