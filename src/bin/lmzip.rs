@@ -31,6 +31,43 @@ macro_rules! outln {
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Where the transformer's matrix products run: cpu; gpu (any adapter, software ones
+    /// included; an error without one); auto (a hardware GPU if there is one, else the CPU).
+    /// The tables, so the files, are the same bits on each.
+    #[arg(long, global = true, default_value = "cpu", value_parser = ["cpu", "gpu", "auto"])]
+    device: String,
+}
+
+/// Puts the models' products on the device `--device` names.
+fn select_device(device: &str) -> Res<()> {
+    if device == "cpu" {
+        return Ok(());
+    }
+    #[cfg(feature = "gpu-engine")]
+    {
+        use lmzip::engine::gpu::{Adapters, Gpu};
+        let which = if device == "gpu" {
+            Adapters::Any
+        } else {
+            Adapters::Hardware
+        };
+        match Gpu::new(which) {
+            Ok(gpu) => {
+                eprintln!("lmzip: the transformer's products run on {}", gpu.name());
+                codecs::lm::use_gpu(gpu);
+            }
+            Err(e) if device == "auto" => eprintln!("lmzip: {e}: using the CPU"),
+            Err(e) => return Err(format!("--device gpu: {e}").into()),
+        }
+        Ok(())
+    }
+    #[cfg(not(feature = "gpu-engine"))]
+    if device == "auto" {
+        eprintln!("lmzip: this build has no GPU engine: using the CPU");
+        Ok(())
+    } else {
+        Err("--device gpu: this build has no GPU engine (build with --features gpu-engine)".into())
+    }
 }
 
 #[derive(Subcommand)]
@@ -417,7 +454,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     on_interrupt();
     load_models();
-    match run(cli) {
+    match select_device(&cli.device).and_then(|()| run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         // The reader went away (`| head`): nothing more to say, as other Unix tools.
         Err(e)

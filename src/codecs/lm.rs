@@ -12,7 +12,7 @@
 use super::{Codec, CodecError};
 use crate::coder::{FreqTable, RangeDecoder, RangeEncoder, TOTAL};
 use crate::container::ModelId;
-use crate::engine::{IntModel, IntSession, IntWeights};
+use crate::engine::{IntLanes, IntModel, IntSession, IntWeights, Products};
 use crate::modality::Layout;
 use crate::model::{self, FloatModel, ModelConfig, Session, Weights, VOCAB};
 use std::sync::RwLock;
@@ -140,6 +140,21 @@ pub struct LmCodec {
     setting: &'static str,
     net: Net,
     id: ModelId,
+    /// The model's weights on the GPU chosen by [`use_gpu`], uploaded at first use.
+    #[cfg(feature = "gpu-engine")]
+    on_gpu: std::sync::OnceLock<Option<crate::engine::gpu::GpuModel>>,
+}
+
+/// The GPU every integer model runs its products on, once [`use_gpu`] chose one.
+#[cfg(feature = "gpu-engine")]
+static GPU: std::sync::OnceLock<std::sync::Arc<crate::engine::gpu::Gpu>> =
+    std::sync::OnceLock::new();
+
+/// Runs every integer model's products on `gpu` from now on (the CLI's `--device gpu`): the
+/// same tables, so the same `.lmz` bytes, as on the CPU. The first choice stays.
+#[cfg(feature = "gpu-engine")]
+pub fn use_gpu(gpu: std::sync::Arc<crate::engine::gpu::Gpu>) {
+    let _ = GPU.set(gpu);
 }
 
 /// Integer frequencies from log-probabilities: every symbol ≥ 1, the rest in proportion,
@@ -211,7 +226,41 @@ impl LmCodec {
                 name: full,
                 sha256: model::sha256(file),
             },
+            #[cfg(feature = "gpu-engine")]
+            on_gpu: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The model on the chosen GPU, if one was chosen and this codec runs the integer engine.
+    #[cfg(feature = "gpu-engine")]
+    fn gpu_model(&self) -> Option<&crate::engine::gpu::GpuModel> {
+        let m = self.int_model()?;
+        let gpu = GPU.get()?;
+        self.on_gpu.get_or_init(|| Some(gpu.load(m))).as_ref()
+    }
+
+    /// True when this codec's products run on a GPU and none has failed there.
+    pub fn on_gpu(&self) -> bool {
+        #[cfg(feature = "gpu-engine")]
+        if let Some(g) = self.gpu_model() {
+            return !g.fell_back();
+        }
+        false
+    }
+
+    /// [`IntModel::window_tables_from`] on the chosen device (the same tables on each).
+    pub(crate) fn window_tables_from(
+        &self,
+        m: &IntModel,
+        tokens: &[u8],
+        from: usize,
+        visit: &mut dyn FnMut(FreqTable),
+    ) {
+        #[cfg(feature = "gpu-engine")]
+        if let Some(g) = self.gpu_model() {
+            return g.window_tables_from(m, tokens, from, visit);
+        }
+        m.window_tables_from(tokens, from, visit)
     }
 
     /// The model's identity for `.lmz` headers.
@@ -285,7 +334,7 @@ impl LmCodec {
                 tokens.push(0);
                 tokens.extend_from_slice(&data[o..end - 1]);
                 let mut bytes = data[r..end].iter();
-                m.window_tables_from(&tokens, r - o, &mut |table| {
+                self.window_tables_from(m, &tokens, r - o, &mut |table| {
                     let b = *bytes.next().expect("one table per byte");
                     visit(&table, b, table.bits(b as usize));
                 });
@@ -412,6 +461,20 @@ impl LmCodec {
                 .map(|&(d, n)| self.decompress_windows(d, n, windows))
                 .collect();
         };
+        #[cfg(feature = "gpu-engine")]
+        if let Some(g) = self.gpu_model() {
+            return self.lockstep(g.lanes(m, chunks.len()), chunks, windows);
+        }
+        self.lockstep(m.lanes(chunks.len()), chunks, windows)
+    }
+
+    /// [`LmCodec::decompress_many`] on `lanes`, one per chunk.
+    fn lockstep<P: Products>(
+        &self,
+        mut lanes: IntLanes<'_, P>,
+        chunks: &[(&[u8], usize)],
+        windows: Windows,
+    ) -> Vec<Result<Vec<u8>, CodecError>> {
         let (w, stride) = (self.window(), windows.stride(self.window()));
         // Where each chunk's current window ends.
         let mut ends = vec![0usize; chunks.len()];
@@ -424,7 +487,6 @@ impl LmCodec {
             .collect();
         let mut failed = vec![false; chunks.len()];
         let mut prev = vec![0u8; chunks.len()];
-        let mut lanes = m.lanes(chunks.len());
         let mut active: Vec<usize> = (0..chunks.len()).collect();
         let mut tokens = Vec::with_capacity(chunks.len());
         loop {

@@ -171,15 +171,15 @@ impl MixCodec {
         enc: &mut BitEncoder,
         visit: &mut dyn FnMut(f32),
     ) {
-        match self.engine() {
-            Some(m) => {
+        match self.lm.zip(self.engine()) {
+            Some((lm, m)) => {
                 let mut tokens = Vec::with_capacity(m.config().context);
                 for (o, r, end) in regions(data.len(), m.config().context, self.stride()) {
                     tokens.clear();
                     tokens.push(0);
                     tokens.extend_from_slice(&data[o..end - 1]);
                     let mut bytes = data[r..end].iter();
-                    m.window_tables_from(&tokens, r - o, &mut |table| {
+                    lm.window_tables_from(m, &tokens, r - o, &mut |table| {
                         let b = *bytes.next().expect("one table per byte");
                         p.begin_byte(Some(&table));
                         visit(mix::encode_byte(p, enc, b));

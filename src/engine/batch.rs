@@ -11,7 +11,9 @@
 //! only share each weight row between rows while it is in cache.
 
 use super::fixed::{normalize_into, ACT_BITS, Q, QK_BITS};
-use super::forward::{add, attend, rotate, weigh, IntModel, Layer, LayerCache, Scratch, Softmax};
+use super::forward::{
+    add, attend, rotate, weigh, Cpu, IntModel, Layer, LayerCache, Products, Scratch, Softmax,
+};
 use super::kernels::{self, BLOCK};
 use crate::coder::FreqTable;
 use crate::model::{ModelConfig, VOCAB};
@@ -78,7 +80,14 @@ impl Rows {
 
     /// Queries and keys rotated to each row's position, and values, for `n` rows.
     #[inline(always)]
-    fn project(&mut self, m: &IntModel, l: &Layer, n: usize, pos: impl Fn(usize) -> usize) {
+    fn project<P: Products>(
+        &mut self,
+        p: &P,
+        m: &IntModel,
+        l: &Layer,
+        n: usize,
+        pos: impl Fn(usize) -> usize,
+    ) {
         let c = m.config();
         let (d, heads, half) = (self.d, c.n_heads, c.head_dim() / 2);
         for (lin, out, e, bits, rotated) in [
@@ -88,6 +97,7 @@ impl Rows {
         ] {
             let wide = &mut self.wide[..n * d];
             lin.apply_rows(
+                p,
                 &self.x[..n * d],
                 &self.ex[..n],
                 wide,
@@ -96,10 +106,10 @@ impl Rows {
             );
             for (r, row) in wide.chunks_exact_mut(d).enumerate() {
                 if rotated {
-                    let p = pos(r);
+                    let at = pos(r);
                     let (cos, sin) = (
-                        &m.cos[p * half..(p + 1) * half],
-                        &m.sin[p * half..(p + 1) * half],
+                        &m.cos[at * half..(at + 1) * half],
+                        &m.sin[at * half..(at + 1) * half],
                     );
                     rotate(row, heads, cos, sin);
                 }
@@ -118,10 +128,11 @@ impl Rows {
     /// The rest of a layer after attention: output projection, residual and LayerNorm, the
     /// MLP, residual and LayerNorm, for `n` rows.
     #[inline(always)]
-    fn finish_layer(&mut self, m: &IntModel, l: &Layer, n: usize) {
+    fn finish_layer<P: Products>(&mut self, p: &P, m: &IntModel, l: &Layer, n: usize) {
         let (d, h) = (self.d, self.h);
         let wide = &mut self.wide[..n * d];
         l.wo.apply_rows(
+            p,
             &self.a[..n * d],
             &self.ea[..n],
             wide,
@@ -131,6 +142,7 @@ impl Rows {
         self.residual_norm(&l.ln1, n);
         let wide = &mut self.wide[..n * h];
         l.fc1.apply_rows(
+            p,
             &self.x[..n * d],
             &self.ex[..n],
             wide,
@@ -144,6 +156,7 @@ impl Rows {
         }
         let wide = &mut self.wide[..n * d];
         l.fc2.apply_rows(
+            p,
             &self.hidden[..n * h],
             &self.ea[..n],
             wide,
@@ -171,8 +184,9 @@ impl Rows {
 
     /// The next byte's table for each of rows `from..n`, in order.
     #[inline(always)]
-    fn tables(
+    fn tables<P: Products>(
         &mut self,
+        p: &P,
         m: &IntModel,
         from: usize,
         n: usize,
@@ -180,7 +194,8 @@ impl Rows {
     ) {
         let wide = &mut self.wide[..(n - from) * VOCAB];
         let (x, ex) = (&self.x[from * self.d..n * self.d], &self.ex[from..n]);
-        m.head.apply_rows(x, ex, wide, &mut self.ey, &mut self.sums);
+        m.head
+            .apply_rows(p, x, ex, wide, &mut self.ey, &mut self.sums);
         for (r, logits) in wide.chunks_exact(VOCAB).enumerate() {
             visit(r, m.table(logits, self.ey[r]));
         }
@@ -194,13 +209,13 @@ impl IntModel {
     /// # Panics
     /// When `tokens` is longer than the context.
     pub fn window_tables(&self, tokens: &[u8], visit: &mut dyn FnMut(FreqTable)) {
-        self.window(tokens, 0, visit);
+        self.window(&Cpu, tokens, 0, visit);
     }
 
     /// As [`Self::window_tables`], but only the tables after `tokens[from..]`: the earlier
     /// tokens are context (a sliding window's overlap).
     pub fn window_tables_from(&self, tokens: &[u8], from: usize, visit: &mut dyn FnMut(FreqTable)) {
-        self.window(tokens, from, visit);
+        self.window(&Cpu, tokens, from, visit);
     }
 
     /// A session that has been fed `tokens` (at most the context), computed as one window: the
@@ -209,12 +224,13 @@ impl IntModel {
         if tokens.is_empty() {
             return self.session();
         }
-        let caches = self.window(tokens, tokens.len(), &mut |_| {});
+        let caches = self.window(&Cpu, tokens, tokens.len(), &mut |_| {});
         self.session_with(caches, tokens.len())
     }
 
-    fn window(
+    pub(super) fn window<P: Products>(
         &self,
+        p: &P,
         tokens: &[u8],
         from: usize,
         visit: &mut dyn FnMut(FreqTable),
@@ -222,28 +238,30 @@ impl IntModel {
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { self.window_avx2(tokens, from, visit) };
+            return unsafe { self.window_avx2(p, tokens, from, visit) };
         }
-        self.window_portable(tokens, from, visit)
+        self.window_portable(p, tokens, from, visit)
     }
 
     /// The same code compiled for AVX2: integers give the same results in any instruction set.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn window_avx2(
+    unsafe fn window_avx2<P: Products>(
         &self,
+        p: &P,
         tokens: &[u8],
         from: usize,
         visit: &mut dyn FnMut(FreqTable),
     ) -> Vec<LayerCache> {
-        self.window_portable(tokens, from, visit)
+        self.window_portable(p, tokens, from, visit)
     }
 
     /// Runs the window's layers, hands `visit` the tables after `tokens[from..]` and returns
     /// each layer's key/value cache.
     #[inline(always)]
-    fn window_portable(
+    fn window_portable<P: Products>(
         &self,
+        p: &P,
         tokens: &[u8],
         from: usize,
         visit: &mut dyn FnMut(FreqTable),
@@ -263,7 +281,7 @@ impl IntModel {
         let mut soft = Softmax::new(&c);
         let mut scores = vec![0i32; QUERY_BLOCK * c.context.next_multiple_of(BLOCK)];
         for l in &self.layers {
-            b.project(self, l, n, |r| r);
+            b.project(p, self, l, n, |r| r);
             // Attention. A key or value exponent above every earlier one rescales the cache
             // there, as in a session; between such positions the cache only grows, so each
             // such segment's queries are scored against it in block products per head.
@@ -302,19 +320,25 @@ impl IntModel {
                 }
                 s0 = s1;
             }
-            b.finish_layer(self, l, n);
+            b.finish_layer(p, self, l, n);
             caches.push(cache);
         }
         if from < n {
-            b.tables(self, from, n, &mut |_, t| visit(t));
+            b.tables(p, self, from, n, &mut |_, t| visit(t));
         }
         caches
     }
 
     /// `lanes` independent contexts to advance in lockstep.
     pub fn lanes(&self, lanes: usize) -> IntLanes<'_> {
+        self.lanes_on(Cpu, lanes)
+    }
+
+    /// [`Self::lanes`] with the products run by `p`.
+    pub fn lanes_on<P: Products>(&self, p: P, lanes: usize) -> IntLanes<'_, P> {
         let c = self.config();
         IntLanes {
+            p,
             m: self,
             pos: vec![0; lanes],
             caches: (0..lanes)
@@ -328,7 +352,8 @@ impl IntModel {
 
 /// Independent contexts (lanes) advanced together, one token each per step: what a session
 /// per lane would give, with each weight row read once per step for all of them.
-pub struct IntLanes<'m> {
+pub struct IntLanes<'m, P: Products = Cpu> {
+    p: P,
     m: &'m IntModel,
     pos: Vec<usize>,
     caches: Vec<Vec<LayerCache>>,
@@ -336,7 +361,7 @@ pub struct IntLanes<'m> {
     rows: Rows,
 }
 
-impl IntLanes<'_> {
+impl<P: Products> IntLanes<'_, P> {
     /// Starts lane `lane` afresh (no tokens seen).
     pub fn reset(&mut self, lane: usize) {
         self.pos[lane] = 0;
@@ -352,7 +377,7 @@ impl IntLanes<'_> {
             self.reset(lane);
             return;
         }
-        self.caches[lane] = self.m.window(tokens, tokens.len(), &mut |_| {});
+        self.caches[lane] = self.m.window(&self.p, tokens, tokens.len(), &mut |_| {});
         self.pos[lane] = tokens.len();
     }
 
@@ -408,7 +433,7 @@ impl IntLanes<'_> {
         }
         let pos = &self.pos;
         for (li, l) in m.layers.iter().enumerate() {
-            b.project(m, l, n, |r| pos[lanes[r]]);
+            b.project(&self.p, m, l, n, |r| pos[lanes[r]]);
             for (r, &lane) in lanes.iter().enumerate() {
                 let rows = r * d..(r + 1) * d;
                 let p = pos[lane];
@@ -424,9 +449,9 @@ impl IntLanes<'_> {
                 attend(m, cache, q, b.eq[r], p + 1, &mut self.scratch, out);
                 b.attended(r, cache.value_e() - 16);
             }
-            b.finish_layer(m, l, n);
+            b.finish_layer(&self.p, m, l, n);
         }
-        b.tables(m, 0, n, &mut |r, t| visit(lanes[r], t));
+        b.tables(&self.p, m, 0, n, &mut |r, t| visit(lanes[r], t));
         for &lane in lanes {
             self.pos[lane] += 1;
         }

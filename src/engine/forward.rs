@@ -21,20 +21,43 @@ const Z_BITS: u32 = 12;
 /// Largest exponent gap bridged exactly when adding two vectors; beyond, the smaller is rounded.
 const MAX_ALIGN: i32 = 30;
 
-/// `y = x·W (+ b)`: int8 weights per output row, a fixed-point scale per output channel.
-pub(super) struct Linear {
-    n_in: usize,
+/// `y = x·W (+ b)`: int8 weights per output row, a fixed-point scale per output channel
+/// (opaque outside the engine).
+pub struct Linear {
+    /// Its place among the model's linear maps (a GPU keeps their weights by it).
+    #[cfg_attr(not(feature = "gpu-engine"), allow(dead_code))]
+    pub(super) id: usize,
+    pub(super) n_in: usize,
     /// Packed for [`kernels::matmul`], as bytes (checked to be int8 at load).
-    w: Vec<i8>,
+    pub(super) w: Vec<i8>,
     mul: Vec<i32>,
     e: i32,
     bias: Option<(Vec<i64>, i32)>,
+}
+
+/// Where the products `x·W` of the linear maps run: this CPU's kernels, or a GPU. Integer sums
+/// are the same bits wherever they are added up, so every backend gives the same tables.
+pub trait Products {
+    /// `sums[r · n_out + o] = Σ_k x[r · n_in + k] · W[o][k]` (wrapping i32) for `rows` rows.
+    fn linear(&self, lin: &Linear, x: &[i16], rows: usize, sums: &mut [i32]);
+}
+
+/// The CPU's kernels.
+#[derive(Clone, Copy, Default)]
+pub struct Cpu;
+
+impl Products for Cpu {
+    #[inline(always)]
+    fn linear(&self, lin: &Linear, x: &[i16], rows: usize, sums: &mut [i32]) {
+        lin.products(x, rows, sums);
+    }
 }
 
 impl Linear {
     fn load(
         w: &IntWeights,
         name: &str,
+        id: usize,
         n_in: usize,
         n_out: usize,
         bias: bool,
@@ -51,6 +74,7 @@ impl Linear {
             None
         };
         Ok(Self {
+            id,
             n_in,
             w: kernels::pack(&weights.iter().map(|&v| v as i8).collect::<Vec<_>>(), n_in),
             mul: w.get(&format!("{name}.mul"), &[n_out])?.to_vec(),
@@ -59,29 +83,24 @@ impl Linear {
         })
     }
 
+    /// Outputs of the map.
+    pub(super) fn n_out(&self) -> usize {
+        self.mul.len()
+    }
+
     /// Writes `x·W (+ b)` as mantissas into `y` and returns their exponent.
     #[inline(always)]
     fn apply(&self, x: &[i16], ex: i32, y: &mut [i64], sums: &mut [i32]) -> i32 {
         let mut ey = [0];
-        self.apply_rows(x, &[ex], y, &mut ey, sums);
+        self.apply_rows(&Cpu, x, &[ex], y, &mut ey, sums);
         ey[0]
     }
 
-    /// [`Linear::apply`] on every row of `x` (`n_in` wide) into the rows of `y`, each row's
-    /// exponent into `ey`: the same arithmetic per row, the products by blocks of weight rows
-    /// that stay in cache while every row passes them.
-    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
-    #[cfg_attr(target_arch = "wasm32", inline(never))]
-    pub(super) fn apply_rows(
-        &self,
-        x: &[i16],
-        ex: &[i32],
-        y: &mut [i64],
-        ey: &mut [i32],
-        sums: &mut [i32],
-    ) {
-        let (n_in, n_out) = (self.n_in, self.mul.len());
-        let rows = ex.len();
+    /// The products `x·W` of `rows` rows on this CPU, by blocks of weight rows that stay in
+    /// cache while every row passes them.
+    #[inline(always)]
+    pub(super) fn products(&self, x: &[i16], rows: usize, sums: &mut [i32]) {
+        let (n_in, n_out) = (self.n_in, self.n_out());
         let w = Packed::whole(&self.w, n_in);
         // Rows by the 16 KB that stay in L1 while the weights stream past.
         let chunk = (8192 / n_in).max(4);
@@ -90,6 +109,23 @@ impl Linear {
             let (x, out) = (&x[r0 * n_in..r1 * n_in], &mut sums[r0 * n_out..]);
             kernels::matmul(x, n_in, r1 - r0, n_in, w, out, n_out);
         }
+    }
+
+    /// [`Linear::apply`] on every row of `x` (`n_in` wide) into the rows of `y`, each row's
+    /// exponent into `ey`: the same arithmetic per row, the products wherever `p` runs them.
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
+    pub(super) fn apply_rows<P: Products>(
+        &self,
+        p: &P,
+        x: &[i16],
+        ex: &[i32],
+        y: &mut [i64],
+        ey: &mut [i32],
+        sums: &mut [i32],
+    ) {
+        let n_out = self.n_out();
+        p.linear(self, x, ex.len(), sums);
         for (r, (e, &xe)) in ey.iter_mut().zip(ex).enumerate() {
             *e = xe + self.e;
             let row = &mut y[r * n_out..(r + 1) * n_out];
@@ -239,13 +275,14 @@ impl IntModel {
         let mut layers = Vec::with_capacity(c.n_layers);
         for i in 0..c.n_layers {
             let p = |s: &str| format!("layers.{i}.{s}");
+            let id = 6 * i;
             layers.push(Layer {
-                wq: Linear::load(w, &p("wq"), d, d, false)?,
-                wk: Linear::load(w, &p("wk"), d, d, false)?,
-                wv: Linear::load(w, &p("wv"), d, d, false)?,
-                wo: Linear::load(w, &p("wo"), d, d, false)?,
-                fc1: Linear::load(w, &p("fc1"), d, h, true)?,
-                fc2: Linear::load(w, &p("fc2"), h, d, true)?,
+                wq: Linear::load(w, &p("wq"), id, d, d, false)?,
+                wk: Linear::load(w, &p("wk"), id + 1, d, d, false)?,
+                wv: Linear::load(w, &p("wv"), id + 2, d, d, false)?,
+                wo: Linear::load(w, &p("wo"), id + 3, d, d, false)?,
+                fc1: Linear::load(w, &p("fc1"), id + 4, d, h, true)?,
+                fc2: Linear::load(w, &p("fc2"), id + 5, h, d, true)?,
                 ln1: Norm::load(w, &p("ln1"), d)?,
                 ln2: Norm::load(w, &p("ln2"), d)?,
             });
@@ -286,7 +323,7 @@ impl IntModel {
             embed: embed.iter().map(|&v| v as i16).collect(),
             embed_e: embed_e.to_vec(),
             layers,
-            head: Linear::load(w, "head", d, VOCAB, true)?,
+            head: Linear::load(w, "head", 6 * c.n_layers, d, VOCAB, true)?,
             cos: rope("rope.cos")?,
             sin: rope("rope.sin")?,
             exp2: boxed_table(exp2, "lut.exp2")?,
@@ -297,6 +334,15 @@ impl IntModel {
     /// The model's shape.
     pub fn config(&self) -> &ModelConfig {
         &self.config
+    }
+
+    /// Every linear map, in the order of their ids.
+    #[cfg_attr(not(feature = "gpu-engine"), allow(dead_code))]
+    pub(super) fn linears(&self) -> impl Iterator<Item = &Linear> {
+        self.layers
+            .iter()
+            .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.fc1, &l.fc2])
+            .chain([&self.head])
     }
 
     /// A fresh context (no tokens seen).

@@ -14,12 +14,14 @@ mod batch;
 mod file;
 mod fixed;
 mod forward;
+#[cfg(feature = "gpu-engine")]
+pub mod gpu;
 mod kernels;
 mod quantize;
 
 pub use batch::IntLanes;
 pub use file::IntWeights;
-pub use forward::{IntModel, IntSession};
+pub use forward::{Cpu, IntModel, IntSession, Linear, Products};
 pub use quantize::{dequantize, quantize};
 
 use crate::coder::TOTAL;
