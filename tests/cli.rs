@@ -405,3 +405,72 @@ fn info_names_the_files_version_and_a_closed_pipe_is_no_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(out.status.success(), "{err}");
 }
+
+/// The same `.lmz` bytes from the CPU and the GPU engine (lavapipe here), and each decodes on
+/// the other: `lm-200k` (encoding windows, lockstep decoding) and `mix-200k` (its prior).
+#[cfg(feature = "gpu-engine")]
+#[test]
+fn gpu_and_cpu_files_are_the_same_and_cross_decode() {
+    let dir = tmpdir("gpu");
+    // 6 KiB: several windows and chunks, in seconds on a software adapter.
+    let original = std::fs::read(data("sample.txt")).unwrap()[..6144].to_vec();
+    let src = dir.join("t.txt");
+    std::fs::write(&src, &original).unwrap();
+    let s = src.to_str().unwrap();
+    for codec in ["lm-200k", "mix-200k"] {
+        let mut made = Vec::new();
+        for device in ["cpu", "gpu"] {
+            let packed = dir.join(format!("{codec}-{device}.lmz"));
+            let p = packed.to_str().unwrap();
+            let out = run(
+                &[
+                    "compress", "-f", "-c", codec, "--device", device, s, "-o", p,
+                ],
+                b"",
+            );
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{codec} on {device}: {err}");
+            if device == "gpu" {
+                assert!(err.contains("products run on"), "{err}");
+            }
+            made.push(std::fs::read(&packed).unwrap());
+        }
+        assert!(made[0] == made[1], "{codec}: CPU and GPU files differ");
+        for (device, other) in [("cpu", "gpu"), ("gpu", "cpu")] {
+            let packed = dir.join(format!("{codec}-{other}.lmz"));
+            let back = dir.join(format!("{codec}-{other}-on-{device}.txt"));
+            let out = run(
+                &[
+                    "decompress",
+                    "-f",
+                    "--device",
+                    device,
+                    packed.to_str().unwrap(),
+                    "-o",
+                    back.to_str().unwrap(),
+                ],
+                b"",
+            );
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                std::fs::read(&back).unwrap(),
+                original,
+                "{codec} {other} → {device}"
+            );
+        }
+    }
+}
+
+/// A build without the GPU engine says so for `--device gpu`, and `auto` falls back.
+#[cfg(not(feature = "gpu-engine"))]
+#[test]
+fn device_gpu_without_the_engine_is_a_clear_error() {
+    let out = run(&["info", "--device", "gpu", "nothing.lmz"], b"");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no GPU engine"), "{err}");
+}

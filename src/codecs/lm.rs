@@ -420,6 +420,12 @@ impl LmCodec {
         len: usize,
         windows: Windows,
     ) -> Result<Vec<u8>, CodecError> {
+        #[cfg(feature = "gpu-engine")]
+        if let (Some(g), Some(m)) = (self.gpu_model(), self.int_model()) {
+            // One lane: the products of each step on the GPU.
+            let lanes = g.lanes(m, 1);
+            return self.lockstep(lanes, &[(data, len)], windows).remove(0);
+        }
         let (w, stride) = (self.window(), windows.stride(self.window()));
         let mut dec = RangeDecoder::new(data);
         let mut out = Vec::with_capacity(out_capacity(data, len));
