@@ -423,3 +423,4 @@ mod tests {
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 }
+
