@@ -299,7 +299,9 @@ impl IntModel {
                     let rows = r * d..(r + 1) * d;
                     cache.push(&mut b.k[rows.clone()], b.ek[r], &mut b.v[rows], b.ev[r], r);
                 }
-                for head in 0..heads {
+                let (q, out) = (&b.q[s0 * d..s1 * d], &mut b.wide2[s0 * d..s1 * d]);
+                let done = p.attend_rows(self, &cache, q, &b.eq[s0..s1], s0, out);
+                for head in (0..heads).filter(|_| !done) {
                     // Blocks of queries against the keys they see (the causal triangle).
                     for i0 in (s0..s1).step_by(QUERY_BLOCK) {
                         let i1 = (i0 + QUERY_BLOCK).min(s1);

@@ -40,6 +40,22 @@ pub struct Linear {
 pub trait Products {
     /// `sums[r · n_out + o] = Σ_k x[r · n_in + k] · W[o][k]` (wrapping i32) for `rows` rows.
     fn linear(&self, lin: &Linear, x: &[i16], rows: usize, sums: &mut [i32]);
+
+    /// Every head's attention for the rows `from..from + eq.len()` of a window, row `r`
+    /// against positions `0..=r` of `cache` ([`weigh`]'s rule), from their queries `q` (`d`
+    /// wide, exponents `eq`) into `out` (`d` wide; exponent: the values' − 16). False when
+    /// this backend leaves it to the CPU.
+    fn attend_rows(
+        &self,
+        _m: &IntModel,
+        _cache: &LayerCache,
+        _q: &[i16],
+        _eq: &[i32],
+        _from: usize,
+        _out: &mut [i64],
+    ) -> bool {
+        false
+    }
 }
 
 /// The CPU's kernels.
@@ -223,7 +239,7 @@ pub struct IntModel {
     pub(super) head: Linear,
     pub(super) cos: Vec<i64>,
     pub(super) sin: Vec<i64>,
-    exp2: Box<[i32; EXP2_STEPS]>,
+    pub(super) exp2: Box<[i32; EXP2_STEPS]>,
     pub(super) gelu: Box<[i32; GELU_ENTRIES + 1]>,
 }
 
@@ -427,7 +443,7 @@ pub struct IntSession<'m> {
 /// One layer's keys and values so far, each kind under one shared exponent, packed per head
 /// for [`kernels::matmul`]: keys as a matrix whose outputs are positions (scores are one
 /// product), values as one whose inputs are positions (weighted sums are one product).
-pub(super) struct LayerCache {
+pub struct LayerCache {
     keys: Vec<i16>,
     key_e: i32,
     values: Vec<i16>,
@@ -483,6 +499,13 @@ impl LayerCache {
                 values[kernels::packed_index(j, pos, cap * BLOCK)] = v[head * hd + j];
             }
         }
+    }
+
+    /// The packed keys and values of every head (each head's `cap · head_dim` apart), and
+    /// `cap`: the positions there is room for.
+    #[cfg_attr(not(feature = "gpu-engine"), allow(dead_code))]
+    pub(super) fn raw(&self) -> (&[i16], &[i16], usize) {
+        (&self.keys, &self.values, self.cap)
     }
 
     /// The exponent shared by every cached value.

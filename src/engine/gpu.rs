@@ -1,13 +1,18 @@
-//! The engine's linear products on a GPU through `wgpu` (WGSL, integers only): the weights
-//! live on the GPU, each batch of rows goes up, its i32 sums come back, and the CPU does the
-//! rest of the step exactly as before. Integer sums are the same bits in any order, so a
-//! table made here equals the CPU's bit for bit (tested on lavapipe, Mesa's software Vulkan).
+//! The engine on a GPU through `wgpu` (WGSL, integers only): the linear products
+//! (`linear.wgsl`) and, when encoding, the attention of a window's rows (`attend.wgsl`: scores,
+//! the 2^-x weights, their 64-bit total, probabilities, weighted sums and the rounded division,
+//! in pairs of u32 where the CPU uses 64 bits). The weights live on the GPU; each batch of rows
+//! goes up and its results come back, and the CPU does the rest of the step exactly as before.
+//! The same integer rule gives the same bits, so a table made here equals the CPU's (tested on
+//! lavapipe, Mesa's software Vulkan).
 //!
 //! Encoding sends a whole window's positions per product, decoding one row per lane: the
-//! shapes of [`super::batch`]. Attention, LayerNorm and the tables stay on the CPU for now.
+//! shapes of [`super::batch`]. LayerNorm, GELU, the tables and decoding's attention stay on the
+//! CPU for now.
 
 use super::batch::IntLanes;
-use super::forward::{IntModel, Linear, Products};
+use super::fixed;
+use super::forward::{IntModel, LayerCache, Linear, Products};
 use crate::coder::FreqTable;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,10 +45,19 @@ pub enum Adapters {
 pub struct Gpu {
     device: wgpu::Device,
     queue: wgpu::Queue,
-    pipeline: wgpu::ComputePipeline,
-    layout: wgpu::BindGroupLayout,
+    linear: Kernel,
+    attend: Kernel,
     name: String,
 }
+
+/// A compiled entry point and the layout of its buffers.
+struct Kernel {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+}
+
+/// Longest context the attention kernel holds in workgroup memory (8 KiB of scores).
+const MAX_ATTEND: usize = 2048;
 
 /// Rows per dispatch: bounds the buffers (8,192 rows × 1,024 outputs × 4 bytes = 32 MiB) and
 /// stays far below the 65,535 workgroups a dimension allows.
@@ -88,48 +102,28 @@ impl Gpu {
             ..Default::default()
         }))
         .map_err(|e| GpuError::Device(e.to_string()))?;
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("linear.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("linear.wgsl").into()),
-        });
-        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
-        let storage = |read_only| wgpu::BufferBindingType::Storage { read_only };
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("linear"),
-            entries: &[
-                entry(0, wgpu::BufferBindingType::Uniform),
-                entry(1, storage(true)),
-                entry(2, storage(true)),
-                entry(3, storage(false)),
-            ],
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("linear"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("linear"),
-            layout: Some(&pipeline_layout),
-            module: &module,
-            entry_point: Some("linear"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        use wgpu::BufferBindingType as B;
+        let (ro, rw) = (
+            B::Storage { read_only: true },
+            B::Storage { read_only: false },
+        );
+        let linear = Kernel::new(
+            &device,
+            include_str!("linear.wgsl"),
+            "linear",
+            &[B::Uniform, ro, ro, rw],
+        );
+        let attend = Kernel::new(
+            &device,
+            include_str!("attend.wgsl"),
+            "attend",
+            &[B::Uniform, ro, ro, ro, ro, ro, rw],
+        );
         Ok(Arc::new(Self {
             device,
             queue,
-            pipeline,
-            layout,
+            linear,
+            attend,
             name,
         }))
     }
@@ -150,17 +144,18 @@ impl Gpu {
             // Packed maps are whole blocks of 8 outputs × pairs: already whole words.
             bytes.resize(bytes.len().next_multiple_of(4), 0);
         }
-        let weights = self.buffer(
-            "weights",
-            bytes.len(),
-            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-        );
+        use wgpu::BufferUsages as U;
+        let weights = self.buffer("weights", bytes.len(), U::STORAGE | U::COPY_DST);
         self.queue.write_buffer(&weights, 0, &bytes);
+        let table: Vec<u8> = m.exp2.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let exp2 = self.buffer("exp2", table.len(), U::STORAGE | U::COPY_DST);
+        self.queue.write_buffer(&exp2, 0, &table);
         GpuModel {
             gpu: Arc::clone(self),
             weights,
+            exp2,
             offsets,
-            io: Mutex::new(None),
+            io: Mutex::new(Io::default()),
             fell_back: AtomicBool::new(false),
         }
     }
@@ -175,26 +170,114 @@ impl Gpu {
     }
 }
 
-/// A model's weights on a GPU: runs the model's linear products there.
+impl Kernel {
+    fn new(
+        device: &wgpu::Device,
+        source: &str,
+        entry: &str,
+        bindings: &[wgpu::BufferBindingType],
+    ) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(entry),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let entries: Vec<_> = bindings
+            .iter()
+            .enumerate()
+            .map(|(i, &ty)| wgpu::BindGroupLayoutEntry {
+                binding: i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(entry),
+            entries: &entries,
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(entry),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        Self { pipeline, layout }
+    }
+}
+
+/// A model's weights on a GPU: runs the model's products (and encoding's attention) there.
 pub struct GpuModel {
     gpu: Arc<Gpu>,
     weights: wgpu::Buffer,
+    /// The softmax's 2^-x table.
+    exp2: wgpu::Buffer,
     /// Each linear map's first word in `weights`, by id.
     offsets: Vec<u32>,
-    /// Buffers for one dispatch, grown as rows need (one product at a time).
-    io: Mutex<Option<Io>>,
+    /// Buffers for one dispatch, grown as rows need (one dispatch at a time).
+    io: Mutex<Io>,
     fell_back: AtomicBool,
 }
 
-/// Per-dispatch buffers with room for `x_bytes` of inputs and `out_bytes` of sums.
+/// Named buffers that grow to the largest size asked of them, and the bytes of an upload.
+#[derive(Default)]
 struct Io {
-    x_bytes: usize,
-    out_bytes: usize,
-    dims: wgpu::Buffer,
-    x: wgpu::Buffer,
-    sums: wgpu::Buffer,
-    staging: wgpu::Buffer,
+    buffers: Vec<(&'static str, usize, wgpu::Buffer)>,
     upload: Vec<u8>,
+}
+
+impl Io {
+    /// Buffer `name` with room for `size` bytes.
+    fn get(
+        &mut self,
+        gpu: &Gpu,
+        name: &'static str,
+        size: usize,
+        usage: wgpu::BufferUsages,
+    ) -> wgpu::Buffer {
+        match self.buffers.iter_mut().find(|(n, _, _)| *n == name) {
+            Some((_, cap, buf)) if *cap >= size => buf.clone(),
+            Some(slot) => {
+                let cap = size.max(slot.1 * 2);
+                *slot = (name, cap, gpu.buffer(name, cap, usage));
+                slot.2.clone()
+            }
+            None => {
+                let buf = gpu.buffer(name, size, usage);
+                self.buffers.push((name, size, buf.clone()));
+                buf
+            }
+        }
+    }
+
+    /// Buffer `name` (read by kernels) holding `values`, each as little-endian bytes.
+    fn upload<const N: usize, T: Copy>(
+        &mut self,
+        gpu: &Gpu,
+        name: &'static str,
+        values: &[T],
+        bytes: impl Fn(T) -> [u8; N],
+    ) -> wgpu::Buffer {
+        let mut data = std::mem::take(&mut self.upload);
+        data.clear();
+        data.extend(values.iter().flat_map(|&v| bytes(v)));
+        data.resize(data.len().next_multiple_of(4).max(4), 0);
+        use wgpu::BufferUsages as U;
+        let buf = self.get(gpu, name, data.len(), U::STORAGE | U::UNIFORM | U::COPY_DST);
+        gpu.queue.write_buffer(&buf, 0, &data);
+        self.upload = data;
+        buf
+    }
 }
 
 impl GpuModel {
@@ -203,12 +286,12 @@ impl GpuModel {
         &self.gpu
     }
 
-    /// True once a GPU product failed and the CPU ran it instead (same bits either way).
+    /// True once a GPU dispatch failed and the CPU ran it instead (same bits either way).
     pub fn fell_back(&self) -> bool {
         self.fell_back.load(Ordering::Relaxed)
     }
 
-    /// [`IntModel::window_tables_from`] with the products on the GPU: the same tables.
+    /// [`IntModel::window_tables_from`] on the GPU: the same tables.
     pub fn window_tables_from(
         &self,
         m: &IntModel,
@@ -224,95 +307,119 @@ impl GpuModel {
         m.lanes_on(self, lanes)
     }
 
-    /// One dispatch of at most [`MAX_ROWS`] rows; `Err` when the GPU failed to return sums.
-    fn run(&self, lin: &Linear, x: &[i16], rows: usize, sums: &mut [i32]) -> Result<(), ()> {
+    /// Runs `kernel` on `buffers` (bound in order) over `groups` workgroups and hands `read`
+    /// the first `bytes` of the last buffer; `Err` when the GPU returned nothing.
+    fn dispatch(
+        &self,
+        io: &mut Io,
+        kernel: &Kernel,
+        buffers: &[&wgpu::Buffer],
+        groups: (u32, u32),
+        bytes: usize,
+        read: impl FnOnce(&[u8]),
+    ) -> Result<(), ()> {
         let gpu = &self.gpu;
-        let (n_in, n_out) = (lin.n_in, lin.n_out());
-        let (x_bytes, out_bytes) = (rows * n_in * 2, rows * n_out * 4);
-        let mut guard = self.io.lock().map_err(|_| ())?;
-        if guard
-            .as_ref()
-            .is_none_or(|io| io.x_bytes < x_bytes || io.out_bytes < out_bytes)
-        {
-            let (x_cap, out_cap) = match guard.as_ref() {
-                Some(io) => (io.x_bytes.max(x_bytes), io.out_bytes.max(out_bytes)),
-                None => (x_bytes, out_bytes),
-            };
-            use wgpu::BufferUsages as U;
-            *guard = Some(Io {
-                x_bytes: x_cap,
-                out_bytes: out_cap,
-                dims: gpu.buffer("dims", 16, U::UNIFORM | U::COPY_DST),
-                x: gpu.buffer("x", x_cap, U::STORAGE | U::COPY_DST),
-                sums: gpu.buffer("sums", out_cap, U::STORAGE | U::COPY_SRC),
-                staging: gpu.buffer("staging", out_cap, U::MAP_READ | U::COPY_DST),
-                upload: Vec::with_capacity(x_cap),
-            });
-        }
-        let io = guard.as_mut().ok_or(())?;
-        let dims = [rows as u32, n_in as u32, n_out as u32, self.offsets[lin.id]];
-        let dims: Vec<u8> = dims.iter().flat_map(|v| v.to_le_bytes()).collect();
-        gpu.queue.write_buffer(&io.dims, 0, &dims);
-        io.upload.clear();
-        io.upload
-            .extend(x[..rows * n_in].iter().flat_map(|v| v.to_le_bytes()));
-        io.upload.resize(x_bytes.next_multiple_of(4), 0);
-        gpu.queue.write_buffer(&io.x, 0, &io.upload);
+        let entries: Vec<_> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
         let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("linear"),
-            layout: &gpu.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: io.dims.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: self.weights.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: io.x.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: io.sums.as_entire_binding(),
-                },
-            ],
+            label: None,
+            layout: &kernel.layout,
+            entries: &entries,
         });
+        let staging = io.get(
+            gpu,
+            "staging",
+            bytes,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
         let mut enc = gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-            pass.set_pipeline(&gpu.pipeline);
+            pass.set_pipeline(&kernel.pipeline);
             pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups(n_out.div_ceil(GROUP) as u32, rows as u32, 1);
+            pass.dispatch_workgroups(groups.0, groups.1, 1);
         }
-        enc.copy_buffer_to_buffer(&io.sums, 0, &io.staging, 0, out_bytes as u64);
+        let out = buffers.last().ok_or(())?;
+        enc.copy_buffer_to_buffer(out, 0, &staging, 0, bytes as u64);
         gpu.queue.submit([enc.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
-        io.staging
-            .map_async(wgpu::MapMode::Read, ..out_bytes as u64, move |r| {
-                let _ = tx.send(r.is_ok());
-            });
+        staging.map_async(wgpu::MapMode::Read, ..bytes as u64, move |r| {
+            let _ = tx.send(r.is_ok());
+        });
         gpu.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|_| ())?;
         if rx.recv() != Ok(true) {
             return Err(());
         }
-        {
-            let view = io
-                .staging
-                .get_mapped_range(..out_bytes as u64)
-                .map_err(|_| ())?;
+        read(&staging.get_mapped_range(..bytes as u64).map_err(|_| ())?);
+        staging.unmap();
+        Ok(())
+    }
+
+    /// One product of at most [`MAX_ROWS`] rows.
+    fn run(&self, lin: &Linear, x: &[i16], rows: usize, sums: &mut [i32]) -> Result<(), ()> {
+        let gpu = &self.gpu;
+        let (n_in, n_out) = (lin.n_in, lin.n_out());
+        let mut io = self.io.lock().map_err(|_| ())?;
+        let dims = [rows as u32, n_in as u32, n_out as u32, self.offsets[lin.id]];
+        let dims = io.upload(gpu, "dims", &dims, u32::to_le_bytes);
+        let x = io.upload(gpu, "x", &x[..rows * n_in], i16::to_le_bytes);
+        let bytes = rows * n_out * 4;
+        use wgpu::BufferUsages as U;
+        let out = io.get(gpu, "sums", bytes, U::STORAGE | U::COPY_SRC);
+        let groups = (n_out.div_ceil(GROUP) as u32, rows as u32);
+        let buffers = [&dims, &self.weights, &x, &out];
+        self.dispatch(&mut io, &gpu.linear, &buffers, groups, bytes, |view| {
             for (s, b) in sums[..rows * n_out].iter_mut().zip(view.chunks_exact(4)) {
                 *s = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             }
-        }
-        io.staging.unmap();
-        Ok(())
+        })
+    }
+
+    /// [`Products::attend_rows`] on the GPU.
+    fn attend(
+        &self,
+        m: &IntModel,
+        cache: &LayerCache,
+        q: &[i16],
+        eq: &[i32],
+        from: usize,
+        out: &mut [i64],
+    ) -> Result<(), ()> {
+        let gpu = &self.gpu;
+        let c = m.config();
+        let (d, hd, rows) = (c.d_model, c.head_dim(), eq.len());
+        let (keys, values, cap) = cache.raw();
+        let mut io = self.io.lock().map_err(|_| ())?;
+        let dims = [from as u32, d as u32, hd as u32, cap as u32];
+        let dims = io.upload(gpu, "dims", &dims, u32::to_le_bytes);
+        let q = io.upload(gpu, "q", &q[..rows * d], i16::to_le_bytes);
+        let to_q: Vec<i32> = eq
+            .iter()
+            .map(|&e| e + cache.key_e() + fixed::Q as i32)
+            .collect();
+        let to_q = io.upload(gpu, "to_q", &to_q, i32::to_le_bytes);
+        let keys = io.upload(gpu, "keys", keys, i16::to_le_bytes);
+        let values = io.upload(gpu, "values", values, i16::to_le_bytes);
+        let bytes = rows * d * 8;
+        use wgpu::BufferUsages as U;
+        let outs = io.get(gpu, "outs", bytes, U::STORAGE | U::COPY_SRC);
+        let groups = (rows as u32, c.n_heads as u32);
+        let buffers = [&dims, &self.exp2, &q, &to_q, &keys, &values, &outs];
+        self.dispatch(&mut io, &gpu.attend, &buffers, groups, bytes, |view| {
+            for (o, b) in out[..rows * d].iter_mut().zip(view.chunks_exact(8)) {
+                *o = i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+            }
+        })
     }
 }
 
@@ -328,6 +435,26 @@ impl Products for &GpuModel {
                 lin.products(x, r1 - r0, out);
             }
         }
+    }
+
+    fn attend_rows(
+        &self,
+        m: &IntModel,
+        cache: &LayerCache,
+        q: &[i16],
+        eq: &[i32],
+        from: usize,
+        out: &mut [i64],
+    ) -> bool {
+        if m.config().context > MAX_ATTEND || self.fell_back() {
+            return false;
+        }
+        if self.attend(m, cache, q, eq, from, out).is_err() {
+            // The caller's CPU path gives the same sums.
+            self.fell_back.store(true, Ordering::Relaxed);
+            return false;
+        }
+        true
     }
 }
 
@@ -411,6 +538,30 @@ mod tests {
         assert!(!gm.fell_back());
     }
 
+    /// The wider models too (heads of 32, 8 heads for lm-3m): a window of dev text and a slid
+    /// one (context first), as the coder runs them, attention included.
+    #[test]
+    fn every_shipped_model_gives_the_cpu_tables_on_the_gpu() {
+        let g = gpu();
+        let text = std::fs::read(crate::repo_root().join("tests/data/sample.txt")).unwrap();
+        for name in ["200k", "800k", "3m"] {
+            let path = crate::repo_root().join(format!("models/{name}/model.lmzi"));
+            let m = IntModel::new(&IntWeights::from_bytes(&std::fs::read(path).unwrap()).unwrap())
+                .unwrap();
+            let gm = g.load(&m);
+            let w = m.config().context;
+            for (start, from) in [(0, 0), (w - w / 8, w / 8)] {
+                let tokens = &text[start..start + w];
+                let (mut cpu, mut on_gpu) = (Vec::new(), Vec::new());
+                m.window_tables_from(tokens, from, &mut |t| cpu.push(freqs(&t)));
+                gm.window_tables_from(&m, tokens, from, &mut |t| on_gpu.push(freqs(&t)));
+                assert_eq!(on_gpu.len(), w - from);
+                assert!(on_gpu == cpu, "lm-{name} window at {start} differs");
+            }
+            assert!(!gm.fell_back(), "lm-{name} ran on {}", g.name());
+        }
+    }
+
     fn hash(tables: &[Vec<u32>]) -> String {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
@@ -423,4 +574,3 @@ mod tests {
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 }
-
