@@ -194,6 +194,9 @@ impl Rows {
     ) {
         let wide = &mut self.wide[..(n - from) * VOCAB];
         let (x, ex) = (&self.x[from * self.d..n * self.d], &self.ex[from..n]);
+        if p.tables(m, x, ex, visit) {
+            return;
+        }
         m.head
             .apply_rows(p, x, ex, wide, &mut self.ey, &mut self.sums);
         for (r, logits) in wide.chunks_exact(VOCAB).enumerate() {

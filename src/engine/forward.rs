@@ -30,9 +30,9 @@ pub struct Linear {
     pub(super) n_in: usize,
     /// Packed for [`kernels::matmul`], as bytes (checked to be int8 at load).
     pub(super) w: Vec<i8>,
-    mul: Vec<i32>,
-    e: i32,
-    bias: Option<(Vec<i64>, i32)>,
+    pub(super) mul: Vec<i32>,
+    pub(super) e: i32,
+    pub(super) bias: Option<(Vec<i64>, i32)>,
 }
 
 /// Where the products `x·W` of the linear maps run: this CPU's kernels, or a GPU. Integer sums
@@ -53,6 +53,19 @@ pub trait Products {
         _eq: &[i32],
         _from: usize,
         _out: &mut [i64],
+    ) -> bool {
+        false
+    }
+
+    /// The next byte's table for each row of final activations `x` (`d` wide, exponents `ex`):
+    /// the head, then [`IntModel::table`], handed to `visit` with the row's index, in order.
+    /// False when this backend leaves it to the CPU.
+    fn tables(
+        &self,
+        _m: &IntModel,
+        _x: &[i16],
+        _ex: &[i32],
+        _visit: &mut dyn FnMut(usize, FreqTable),
     ) -> bool {
         false
     }

@@ -14,6 +14,7 @@ use super::batch::IntLanes;
 use super::fixed;
 use super::forward::{IntModel, LayerCache, Linear, Products};
 use crate::coder::FreqTable;
+use crate::model::VOCAB;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -47,6 +48,7 @@ pub struct Gpu {
     queue: wgpu::Queue,
     linear: Kernel,
     attend: Kernel,
+    table: Kernel,
     name: String,
 }
 
@@ -119,11 +121,18 @@ impl Gpu {
             "attend",
             &[B::Uniform, ro, ro, ro, ro, ro, rw],
         );
+        let table = Kernel::new(
+            &device,
+            include_str!("table.wgsl"),
+            "table",
+            &[B::Uniform, ro, ro, ro, ro, ro, rw],
+        );
         Ok(Arc::new(Self {
             device,
             queue,
             linear,
             attend,
+            table,
             name,
         }))
     }
@@ -150,7 +159,32 @@ impl Gpu {
         let table: Vec<u8> = m.exp2.iter().flat_map(|v| v.to_le_bytes()).collect();
         let exp2 = self.buffer("exp2", table.len(), U::STORAGE | U::COPY_DST);
         self.queue.write_buffer(&exp2, 0, &table);
+        let words = |v: &mut dyn Iterator<Item = i32>| -> Vec<u8> {
+            v.flat_map(|x| x.to_le_bytes()).collect()
+        };
+        let head_mul = words(&mut m.head.mul.iter().copied());
+        // Bias mantissas are i32 in the file (widened at load), so they fit back.
+        let (bias, bias_e) = m
+            .head
+            .bias
+            .as_ref()
+            .map_or((Vec::new(), 0), |(b, e)| (b.clone(), *e));
+        let head_bias = words(
+            &mut bias
+                .iter()
+                .map(|&v| v as i32)
+                .chain(std::iter::repeat(0))
+                .take(VOCAB),
+        );
+        let constant = |name, bytes: &[u8]| {
+            let buf = self.buffer(name, bytes.len(), U::STORAGE | U::COPY_DST);
+            self.queue.write_buffer(&buf, 0, bytes);
+            buf
+        };
         GpuModel {
+            head_mul: constant("head mul", &head_mul),
+            head_bias: constant("head bias", &head_bias),
+            head_es: (m.head.e, bias_e),
             gpu: Arc::clone(self),
             weights,
             exp2,
@@ -222,6 +256,10 @@ pub struct GpuModel {
     weights: wgpu::Buffer,
     /// The softmax's 2^-x table.
     exp2: wgpu::Buffer,
+    /// The head's scales and bias mantissas (i32, one per symbol), and its two exponents.
+    head_mul: wgpu::Buffer,
+    head_bias: wgpu::Buffer,
+    head_es: (i32, i32),
     /// Each linear map's first word in `weights`, by id.
     offsets: Vec<u32>,
     /// Buffers for one dispatch, grown as rows need (one dispatch at a time).
@@ -307,31 +345,17 @@ impl GpuModel {
         m.lanes_on(self, lanes)
     }
 
-    /// Runs `kernel` on `buffers` (bound in order) over `groups` workgroups and hands `read`
-    /// the first `bytes` of the last buffer; `Err` when the GPU returned nothing.
+    /// Runs `passes` in order, each a kernel on its buffers (bound in order) over a grid of
+    /// workgroups, and hands `read` the first `bytes` of the last pass's last buffer; `Err`
+    /// when the GPU returned nothing.
     fn dispatch(
         &self,
         io: &mut Io,
-        kernel: &Kernel,
-        buffers: &[&wgpu::Buffer],
-        groups: (u32, u32),
+        passes: &[(&Kernel, &[&wgpu::Buffer], (u32, u32))],
         bytes: usize,
         read: impl FnOnce(&[u8]),
     ) -> Result<(), ()> {
         let gpu = &self.gpu;
-        let entries: Vec<_> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &kernel.layout,
-            entries: &entries,
-        });
         let staging = io.get(
             gpu,
             "staging",
@@ -341,13 +365,26 @@ impl GpuModel {
         let mut enc = gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        {
+        for (kernel, buffers, groups) in passes {
+            let entries: Vec<_> = buffers
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: b.as_entire_binding(),
+                })
+                .collect();
+            let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &kernel.layout,
+                entries: &entries,
+            });
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
             pass.set_pipeline(&kernel.pipeline);
             pass.set_bind_group(0, &bind, &[]);
             pass.dispatch_workgroups(groups.0, groups.1, 1);
         }
-        let out = buffers.last().ok_or(())?;
+        let out = passes.last().and_then(|p| p.1.last()).ok_or(())?;
         enc.copy_buffer_to_buffer(out, 0, &staging, 0, bytes as u64);
         gpu.queue.submit([enc.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -378,9 +415,52 @@ impl GpuModel {
         let out = io.get(gpu, "sums", bytes, U::STORAGE | U::COPY_SRC);
         let groups = (n_out.div_ceil(GROUP) as u32, rows as u32);
         let buffers = [&dims, &self.weights, &x, &out];
-        self.dispatch(&mut io, &gpu.linear, &buffers, groups, bytes, |view| {
+        self.dispatch(&mut io, &[(&gpu.linear, &buffers, groups)], bytes, |view| {
             for (s, b) in sums[..rows * n_out].iter_mut().zip(view.chunks_exact(4)) {
                 *s = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        })
+    }
+
+    /// [`Products::tables`] on the GPU for at most [`MAX_ROWS`] rows: the head's product and
+    /// the tables in one submission, the frequencies back.
+    fn tables_of(&self, m: &IntModel, x: &[i16], ex: &[i32], freqs: &mut [u32]) -> Result<(), ()> {
+        let gpu = &self.gpu;
+        let (d, rows) = (m.config().d_model, ex.len());
+        let mut io = self.io.lock().map_err(|_| ())?;
+        let head = &m.head;
+        let dims = [rows as u32, d as u32, VOCAB as u32, self.offsets[head.id]];
+        let dims = io.upload(gpu, "dims", &dims, u32::to_le_bytes);
+        let x = io.upload(gpu, "x", &x[..rows * d], i16::to_le_bytes);
+        let ex = io.upload(gpu, "ex", ex, i32::to_le_bytes);
+        let (he, be) = self.head_es;
+        let tdims = [rows as i32, he, be, 0];
+        let tdims = io.upload(gpu, "table dims", &tdims, i32::to_le_bytes);
+        use wgpu::BufferUsages as U;
+        let sums = io.get(gpu, "sums", rows * VOCAB * 4, U::STORAGE | U::COPY_SRC);
+        let bytes = rows * VOCAB * 4;
+        let out = io.get(gpu, "freqs", bytes, U::STORAGE | U::COPY_SRC);
+        let linear = [&dims, &self.weights, &x, &sums];
+        let table = [
+            &tdims,
+            &self.exp2,
+            &sums,
+            &self.head_mul,
+            &self.head_bias,
+            &ex,
+            &out,
+        ];
+        let passes = [
+            (
+                &gpu.linear,
+                &linear[..],
+                ((VOCAB / GROUP) as u32, rows as u32),
+            ),
+            (&gpu.table, &table[..], (rows as u32, 1)),
+        ];
+        self.dispatch(&mut io, &passes, bytes, |view| {
+            for (f, b) in freqs[..rows * VOCAB].iter_mut().zip(view.chunks_exact(4)) {
+                *f = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             }
         })
     }
@@ -415,7 +495,7 @@ impl GpuModel {
         let outs = io.get(gpu, "outs", bytes, U::STORAGE | U::COPY_SRC);
         let groups = (rows as u32, c.n_heads as u32);
         let buffers = [&dims, &self.exp2, &q, &to_q, &keys, &values, &outs];
-        self.dispatch(&mut io, &gpu.attend, &buffers, groups, bytes, |view| {
+        self.dispatch(&mut io, &[(&gpu.attend, &buffers, groups)], bytes, |view| {
             for (o, b) in out[..rows * d].iter_mut().zip(view.chunks_exact(8)) {
                 *o = i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
             }
@@ -453,6 +533,46 @@ impl Products for &GpuModel {
             // The caller's CPU path gives the same sums.
             self.fell_back.store(true, Ordering::Relaxed);
             return false;
+        }
+        true
+    }
+
+    fn tables(
+        &self,
+        m: &IntModel,
+        x: &[i16],
+        ex: &[i32],
+        visit: &mut dyn FnMut(usize, FreqTable),
+    ) -> bool {
+        if self.fell_back() {
+            return false;
+        }
+        let d = m.config().d_model;
+        let mut freqs = vec![0u32; ex.len().min(MAX_ROWS) * VOCAB];
+        // Every row's frequencies first: a failure part-way leaves the whole to the CPU.
+        let mut tables = Vec::with_capacity(ex.len());
+        for r0 in (0..ex.len()).step_by(MAX_ROWS) {
+            let r1 = (r0 + MAX_ROWS).min(ex.len());
+            if self
+                .tables_of(m, &x[r0 * d..r1 * d], &ex[r0..r1], &mut freqs)
+                .is_err()
+            {
+                self.fell_back.store(true, Ordering::Relaxed);
+                return false;
+            }
+            for f in freqs[..(r1 - r0) * VOCAB].chunks_exact(VOCAB) {
+                match FreqTable::from_freqs(f) {
+                    Ok(t) => tables.push(t),
+                    // Never from this kernel; a broken driver costs speed, not bytes.
+                    Err(_) => {
+                        self.fell_back.store(true, Ordering::Relaxed);
+                        return false;
+                    }
+                }
+            }
+        }
+        for (r, t) in tables.into_iter().enumerate() {
+            visit(r, t);
         }
         true
     }
