@@ -140,6 +140,14 @@ impl Rows {
             &mut self.sums,
         );
         self.residual_norm(&l.ln1, n);
+        let (x, ex) = (&self.x[..n * d], &self.ex[..n]);
+        if p.mlp(m, l, x, ex, &mut self.sums[..n * d], &mut self.ea[..n]) {
+            let wide = &mut self.wide[..n * d];
+            l.fc2
+                .finish_rows(&self.sums, &self.ea[..n], wide, &mut self.ey);
+            self.residual_norm(&l.ln2, n);
+            return;
+        }
         let wide = &mut self.wide[..n * h];
         l.fc1.apply_rows(
             p,

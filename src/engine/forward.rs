@@ -57,6 +57,21 @@ pub trait Products {
         false
     }
 
+    /// The MLP's hidden layer for the rows of `x` (`d` wide, exponents `ex`): `l`'s fc1, GELU
+    /// and renormalising, then fc2's products into `sums` (`d` per row) and each row's hidden
+    /// exponent into `eh`. False when this backend leaves it to the CPU.
+    fn mlp(
+        &self,
+        _m: &IntModel,
+        _l: &Layer,
+        _x: &[i16],
+        _ex: &[i32],
+        _sums: &mut [i32],
+        _eh: &mut [i32],
+    ) -> bool {
+        false
+    }
+
     /// The next byte's table for each row of final activations `x` (`d` wide, exponents `ex`):
     /// the head, then [`IntModel::table`], handed to `visit` with the row's index, in order.
     /// False when this backend leaves it to the CPU.
@@ -153,8 +168,16 @@ impl Linear {
         ey: &mut [i32],
         sums: &mut [i32],
     ) {
-        let n_out = self.n_out();
         p.linear(self, x, ex.len(), sums);
+        self.finish_rows(sums, ex, y, ey);
+    }
+
+    /// The rest of [`Linear::apply_rows`] once the products are in `sums`: each row scaled,
+    /// the bias added at the row's exponent.
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
+    pub(super) fn finish_rows(&self, sums: &[i32], ex: &[i32], y: &mut [i64], ey: &mut [i32]) {
+        let n_out = self.n_out();
         for (r, (e, &xe)) in ey.iter_mut().zip(ex).enumerate() {
             *e = xe + self.e;
             let row = &mut y[r * n_out..(r + 1) * n_out];
@@ -232,7 +255,8 @@ impl Norm {
     }
 }
 
-pub(super) struct Layer {
+/// One transformer block's maps and norms (opaque outside the engine).
+pub struct Layer {
     pub(super) wq: Linear,
     pub(super) wk: Linear,
     pub(super) wv: Linear,

@@ -12,7 +12,7 @@
 
 use super::batch::IntLanes;
 use super::fixed;
-use super::forward::{IntModel, LayerCache, Linear, Products};
+use super::forward::{IntModel, Layer, LayerCache, Linear, Products};
 use crate::coder::FreqTable;
 use crate::model::VOCAB;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +49,7 @@ pub struct Gpu {
     linear: Kernel,
     attend: Kernel,
     table: Kernel,
+    mlp: Kernel,
     name: String,
 }
 
@@ -123,9 +124,15 @@ impl Gpu {
         );
         let table = Kernel::new(
             &device,
-            include_str!("table.wgsl"),
+            concat!(include_str!("i64.wgsl"), include_str!("table.wgsl")),
             "table",
             &[B::Uniform, ro, ro, ro, ro, ro, rw],
+        );
+        let mlp = Kernel::new(
+            &device,
+            concat!(include_str!("i64.wgsl"), include_str!("mlp.wgsl")),
+            "mlp",
+            &[B::Uniform, ro, ro, ro, ro, ro, rw, rw],
         );
         Ok(Arc::new(Self {
             device,
@@ -133,6 +140,7 @@ impl Gpu {
             linear,
             attend,
             table,
+            mlp,
             name,
         }))
     }
@@ -159,32 +167,38 @@ impl Gpu {
         let table: Vec<u8> = m.exp2.iter().flat_map(|v| v.to_le_bytes()).collect();
         let exp2 = self.buffer("exp2", table.len(), U::STORAGE | U::COPY_DST);
         self.queue.write_buffer(&exp2, 0, &table);
-        let words = |v: &mut dyn Iterator<Item = i32>| -> Vec<u8> {
-            v.flat_map(|x| x.to_le_bytes()).collect()
-        };
-        let head_mul = words(&mut m.head.mul.iter().copied());
-        // Bias mantissas are i32 in the file (widened at load), so they fit back.
-        let (bias, bias_e) = m
-            .head
-            .bias
-            .as_ref()
-            .map_or((Vec::new(), 0), |(b, e)| (b.clone(), *e));
-        let head_bias = words(
-            &mut bias
-                .iter()
-                .map(|&v| v as i32)
-                .chain(std::iter::repeat(0))
-                .take(VOCAB),
-        );
-        let constant = |name, bytes: &[u8]| {
+        let constant = |name, values: &mut dyn Iterator<Item = i32>| {
+            let bytes: Vec<u8> = values.flat_map(|x| x.to_le_bytes()).collect();
             let buf = self.buffer(name, bytes.len(), U::STORAGE | U::COPY_DST);
-            self.queue.write_buffer(&buf, 0, bytes);
+            self.queue.write_buffer(&buf, 0, &bytes);
             buf
         };
+        // Each map's scales and bias mantissas (i32 in the file, widened at load, so they fit
+        // back; zeros without a bias), and the bias's exponent.
+        let scales = m
+            .linears()
+            .map(|lin| {
+                let (bias, be) = lin
+                    .bias
+                    .as_ref()
+                    .map_or((&[][..], 0), |(b, e)| (&b[..], *e));
+                let n = lin.n_out();
+                let zeros = std::iter::repeat(0);
+                Scales {
+                    mul: constant("mul", &mut lin.mul.iter().copied()),
+                    bias: constant(
+                        "bias",
+                        &mut bias.iter().map(|&v| v as i32).chain(zeros).take(n),
+                    ),
+                    e: lin.e,
+                    bias_e: be,
+                }
+            })
+            .collect();
+        let gelu = constant("gelu", &mut m.gelu.iter().copied());
         GpuModel {
-            head_mul: constant("head mul", &head_mul),
-            head_bias: constant("head bias", &head_bias),
-            head_es: (m.head.e, bias_e),
+            scales,
+            gelu,
             gpu: Arc::clone(self),
             weights,
             exp2,
@@ -256,15 +270,23 @@ pub struct GpuModel {
     weights: wgpu::Buffer,
     /// The softmax's 2^-x table.
     exp2: wgpu::Buffer,
-    /// The head's scales and bias mantissas (i32, one per symbol), and its two exponents.
-    head_mul: wgpu::Buffer,
-    head_bias: wgpu::Buffer,
-    head_es: (i32, i32),
+    /// Each linear map's scales and bias, by id.
+    scales: Vec<Scales>,
+    /// GELU's table.
+    gelu: wgpu::Buffer,
     /// Each linear map's first word in `weights`, by id.
     offsets: Vec<u32>,
     /// Buffers for one dispatch, grown as rows need (one dispatch at a time).
     io: Mutex<Io>,
     fell_back: AtomicBool,
+}
+
+/// A linear map's per-output scales and bias mantissas on the GPU, and its two exponents.
+struct Scales {
+    mul: wgpu::Buffer,
+    bias: wgpu::Buffer,
+    e: i32,
+    bias_e: i32,
 }
 
 /// Named buffers that grow to the largest size asked of them, and the bytes of an upload.
@@ -346,15 +368,16 @@ impl GpuModel {
     }
 
     /// Runs `passes` in order, each a kernel on its buffers (bound in order) over a grid of
-    /// workgroups, and hands `read` the first `bytes` of the last pass's last buffer; `Err`
-    /// when the GPU returned nothing.
+    /// workgroups, and hands `read` the first bytes of each of `outs`, one after another;
+    /// `Err` when the GPU returned nothing.
     fn dispatch(
         &self,
         io: &mut Io,
         passes: &[(&Kernel, &[&wgpu::Buffer], (u32, u32))],
-        bytes: usize,
+        outs: &[(&wgpu::Buffer, usize)],
         read: impl FnOnce(&[u8]),
     ) -> Result<(), ()> {
+        let bytes: usize = outs.iter().map(|o| o.1).sum();
         let gpu = &self.gpu;
         let staging = io.get(
             gpu,
@@ -384,8 +407,11 @@ impl GpuModel {
             pass.set_bind_group(0, &bind, &[]);
             pass.dispatch_workgroups(groups.0, groups.1, 1);
         }
-        let out = passes.last().and_then(|p| p.1.last()).ok_or(())?;
-        enc.copy_buffer_to_buffer(out, 0, &staging, 0, bytes as u64);
+        let mut at = 0;
+        for &(out, n) in outs {
+            enc.copy_buffer_to_buffer(out, 0, &staging, at as u64, n as u64);
+            at += n;
+        }
         gpu.queue.submit([enc.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, ..bytes as u64, move |r| {
@@ -415,11 +441,16 @@ impl GpuModel {
         let out = io.get(gpu, "sums", bytes, U::STORAGE | U::COPY_SRC);
         let groups = (n_out.div_ceil(GROUP) as u32, rows as u32);
         let buffers = [&dims, &self.weights, &x, &out];
-        self.dispatch(&mut io, &[(&gpu.linear, &buffers, groups)], bytes, |view| {
-            for (s, b) in sums[..rows * n_out].iter_mut().zip(view.chunks_exact(4)) {
-                *s = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            }
-        })
+        self.dispatch(
+            &mut io,
+            &[(&gpu.linear, &buffers, groups)],
+            &[(&out, bytes)],
+            |view| {
+                for (s, b) in sums[..rows * n_out].iter_mut().zip(view.chunks_exact(4)) {
+                    *s = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                }
+            },
+        )
     }
 
     /// [`Products::tables`] on the GPU for at most [`MAX_ROWS`] rows: the head's product and
@@ -433,23 +464,15 @@ impl GpuModel {
         let dims = io.upload(gpu, "dims", &dims, u32::to_le_bytes);
         let x = io.upload(gpu, "x", &x[..rows * d], i16::to_le_bytes);
         let ex = io.upload(gpu, "ex", ex, i32::to_le_bytes);
-        let (he, be) = self.head_es;
-        let tdims = [rows as i32, he, be, 0];
+        let sc = &self.scales[head.id];
+        let tdims = [rows as i32, sc.e, sc.bias_e, 0];
         let tdims = io.upload(gpu, "table dims", &tdims, i32::to_le_bytes);
         use wgpu::BufferUsages as U;
         let sums = io.get(gpu, "sums", rows * VOCAB * 4, U::STORAGE | U::COPY_SRC);
         let bytes = rows * VOCAB * 4;
         let out = io.get(gpu, "freqs", bytes, U::STORAGE | U::COPY_SRC);
         let linear = [&dims, &self.weights, &x, &sums];
-        let table = [
-            &tdims,
-            &self.exp2,
-            &sums,
-            &self.head_mul,
-            &self.head_bias,
-            &ex,
-            &out,
-        ];
+        let table = [&tdims, &self.exp2, &sums, &sc.mul, &sc.bias, &ex, &out];
         let passes = [
             (
                 &gpu.linear,
@@ -458,9 +481,68 @@ impl GpuModel {
             ),
             (&gpu.table, &table[..], (rows as u32, 1)),
         ];
-        self.dispatch(&mut io, &passes, bytes, |view| {
+        self.dispatch(&mut io, &passes, &[(&out, bytes)], |view| {
             for (f, b) in freqs[..rows * VOCAB].iter_mut().zip(view.chunks_exact(4)) {
                 *f = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        })
+    }
+
+    /// [`Products::mlp`] on the GPU for at most [`MAX_ROWS`] rows: fc1, the hidden layer and
+    /// fc2 in one submission, fc2's sums and the hidden exponents back.
+    fn mlp_of(
+        &self,
+        m: &IntModel,
+        l: &Layer,
+        x: &[i16],
+        ex: &[i32],
+        sums: &mut [i32],
+        eh: &mut [i32],
+    ) -> Result<(), ()> {
+        let gpu = &self.gpu;
+        let c = m.config();
+        let (d, h, rows) = (c.d_model, c.widening * c.d_model, ex.len());
+        let mut io = self.io.lock().map_err(|_| ())?;
+        let dims1 = [rows as u32, d as u32, h as u32, self.offsets[l.fc1.id]];
+        let dims1 = io.upload(gpu, "dims", &dims1, u32::to_le_bytes);
+        let dims2 = [rows as u32, h as u32, d as u32, self.offsets[l.fc2.id]];
+        let dims2 = io.upload(gpu, "dims 2", &dims2, u32::to_le_bytes);
+        let sc = &self.scales[l.fc1.id];
+        let mdims = [h as i32, sc.e, sc.bias_e, 0];
+        let mdims = io.upload(gpu, "mlp dims", &mdims, i32::to_le_bytes);
+        let x = io.upload(gpu, "x", &x[..rows * d], i16::to_le_bytes);
+        let ex = io.upload(gpu, "ex", ex, i32::to_le_bytes);
+        use wgpu::BufferUsages as U;
+        let inner = io.get(gpu, "fc1 sums", rows * h * 4, U::STORAGE);
+        let hidden = io.get(gpu, "hidden", rows * h * 2, U::STORAGE);
+        let exps = io.get(gpu, "hidden exponents", rows * 4, U::STORAGE | U::COPY_SRC);
+        let out = io.get(gpu, "sums", rows * d * 4, U::STORAGE | U::COPY_SRC);
+        let fc1 = [&dims1, &self.weights, &x, &inner];
+        let mid = [
+            &mdims, &inner, &sc.mul, &sc.bias, &ex, &self.gelu, &exps, &hidden,
+        ];
+        let fc2 = [&dims2, &self.weights, &hidden, &out];
+        let passes = [
+            (
+                &gpu.linear,
+                &fc1[..],
+                (h.div_ceil(GROUP) as u32, rows as u32),
+            ),
+            (&gpu.mlp, &mid[..], (rows as u32, 1)),
+            (
+                &gpu.linear,
+                &fc2[..],
+                (d.div_ceil(GROUP) as u32, rows as u32),
+            ),
+        ];
+        let outs = [(&out, rows * d * 4), (&exps, rows * 4)];
+        self.dispatch(&mut io, &passes, &outs, |view| {
+            let (s, e) = view.split_at(rows * d * 4);
+            for (v, b) in sums[..rows * d].iter_mut().zip(s.chunks_exact(4)) {
+                *v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+            for (v, b) in eh[..rows].iter_mut().zip(e.chunks_exact(4)) {
+                *v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             }
         })
     }
@@ -495,11 +577,16 @@ impl GpuModel {
         let outs = io.get(gpu, "outs", bytes, U::STORAGE | U::COPY_SRC);
         let groups = (rows as u32, c.n_heads as u32);
         let buffers = [&dims, &self.exp2, &q, &to_q, &keys, &values, &outs];
-        self.dispatch(&mut io, &[(&gpu.attend, &buffers, groups)], bytes, |view| {
-            for (o, b) in out[..rows * d].iter_mut().zip(view.chunks_exact(8)) {
-                *o = i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-            }
-        })
+        self.dispatch(
+            &mut io,
+            &[(&gpu.attend, &buffers, groups)],
+            &[(&outs, bytes)],
+            |view| {
+                for (o, b) in out[..rows * d].iter_mut().zip(view.chunks_exact(8)) {
+                    *o = i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                }
+            },
+        )
     }
 }
 
@@ -533,6 +620,34 @@ impl Products for &GpuModel {
             // The caller's CPU path gives the same sums.
             self.fell_back.store(true, Ordering::Relaxed);
             return false;
+        }
+        true
+    }
+
+    fn mlp(
+        &self,
+        m: &IntModel,
+        l: &Layer,
+        x: &[i16],
+        ex: &[i32],
+        sums: &mut [i32],
+        eh: &mut [i32],
+    ) -> bool {
+        if self.fell_back() {
+            return false;
+        }
+        let d = m.config().d_model;
+        for r0 in (0..ex.len()).step_by(MAX_ROWS) {
+            let r1 = (r0 + MAX_ROWS).min(ex.len());
+            let (x, ex) = (&x[r0 * d..r1 * d], &ex[r0..r1]);
+            if self
+                .mlp_of(m, l, x, ex, &mut sums[r0 * d..r1 * d], &mut eh[r0..r1])
+                .is_err()
+            {
+                // The caller's CPU path recomputes every row: the same bits.
+                self.fell_back.store(true, Ordering::Relaxed);
+                return false;
+            }
         }
         true
     }
