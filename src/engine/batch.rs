@@ -130,6 +130,10 @@ impl Rows {
     #[inline(always)]
     fn finish_layer<P: Products>(&mut self, p: &P, m: &IntModel, l: &Layer, n: usize) {
         let (d, h) = (self.d, self.h);
+        let (a, ea) = (&self.a[..n * d], &self.ea[..n]);
+        if p.finish_layer(m, l, a, ea, &mut self.x[..n * d], &mut self.ex[..n]) {
+            return;
+        }
         let wide = &mut self.wide[..n * d];
         l.wo.apply_rows(
             p,
@@ -140,14 +144,6 @@ impl Rows {
             &mut self.sums,
         );
         self.residual_norm(&l.ln1, n);
-        let (x, ex) = (&self.x[..n * d], &self.ex[..n]);
-        if p.mlp(m, l, x, ex, &mut self.sums[..n * d], &mut self.ea[..n]) {
-            let wide = &mut self.wide[..n * d];
-            l.fc2
-                .finish_rows(&self.sums, &self.ea[..n], wide, &mut self.ey);
-            self.residual_norm(&l.ln2, n);
-            return;
-        }
         let wide = &mut self.wide[..n * h];
         l.fc1.apply_rows(
             p,

@@ -57,17 +57,18 @@ pub trait Products {
         false
     }
 
-    /// The MLP's hidden layer for the rows of `x` (`d` wide, exponents `ex`): `l`'s fc1, GELU
-    /// and renormalising, then fc2's products into `sums` (`d` per row) and each row's hidden
-    /// exponent into `eh`. False when this backend leaves it to the CPU.
-    fn mlp(
+    /// The rest of layer `l` after attention for the rows of `a` (`d` wide, exponents `ea`):
+    /// the output projection, residual and LayerNorm, the MLP, residual and LayerNorm, taking
+    /// the residual stream `x` (exponents `ex`) to the layer's output in place. False when
+    /// this backend leaves it to the CPU.
+    fn finish_layer(
         &self,
         _m: &IntModel,
         _l: &Layer,
-        _x: &[i16],
-        _ex: &[i32],
-        _sums: &mut [i32],
-        _eh: &mut [i32],
+        _a: &[i16],
+        _ea: &[i32],
+        _x: &mut [i16],
+        _ex: &mut [i32],
     ) -> bool {
         false
     }
@@ -205,9 +206,9 @@ impl Linear {
 
 /// LayerNorm with gain and offset as block-exponent vectors.
 pub(super) struct Norm {
-    gain: (Vec<i64>, i32),
+    pub(super) gain: (Vec<i64>, i32),
     /// The offset already at the exponent of `z · gain` (fixed per model).
-    offset: Vec<i64>,
+    pub(super) offset: Vec<i64>,
 }
 
 impl Norm {

@@ -50,6 +50,7 @@ pub struct Gpu {
     attend: Kernel,
     table: Kernel,
     mlp: Kernel,
+    norm: Kernel,
     name: String,
 }
 
@@ -61,6 +62,8 @@ struct Kernel {
 
 /// Longest context the attention kernel holds in workgroup memory (8 KiB of scores).
 const MAX_ATTEND: usize = 2048;
+/// Widest residual stream the norm kernel holds in workgroup memory.
+const MAX_NORM: usize = 512;
 
 /// Rows per dispatch: bounds the buffers (8,192 rows × 1,024 outputs × 4 bytes = 32 MiB) and
 /// stays far below the 65,535 workgroups a dimension allows.
@@ -126,13 +129,19 @@ impl Gpu {
             &device,
             concat!(include_str!("i64.wgsl"), include_str!("table.wgsl")),
             "table",
-            &[B::Uniform, ro, ro, ro, ro, ro, rw],
+            &[B::Uniform, ro, ro, ro, ro, rw],
         );
         let mlp = Kernel::new(
             &device,
             concat!(include_str!("i64.wgsl"), include_str!("mlp.wgsl")),
             "mlp",
-            &[B::Uniform, ro, ro, ro, ro, ro, rw, rw],
+            &[B::Uniform, ro, ro, ro, ro, rw, rw],
+        );
+        let norm = Kernel::new(
+            &device,
+            concat!(include_str!("i64.wgsl"), include_str!("norm.wgsl")),
+            "norm",
+            &[B::Uniform, ro, ro, ro, ro, ro, ro, rw, rw],
         );
         Ok(Arc::new(Self {
             device,
@@ -141,6 +150,7 @@ impl Gpu {
             attend,
             table,
             mlp,
+            norm,
             name,
         }))
     }
@@ -173,7 +183,7 @@ impl Gpu {
             self.queue.write_buffer(&buf, 0, &bytes);
             buf
         };
-        // Each map's scales and bias mantissas (i32 in the file, widened at load, so they fit
+        // Each map's scales then bias mantissas (i32 in the file, widened at load, so they fit
         // back; zeros without a bias), and the bias's exponent.
         let scales = m
             .linears()
@@ -183,21 +193,29 @@ impl Gpu {
                     .as_ref()
                     .map_or((&[][..], 0), |(b, e)| (&b[..], *e));
                 let n = lin.n_out();
-                let zeros = std::iter::repeat(0);
+                let bias = bias.iter().map(|&v| v as i32).chain(std::iter::repeat(0));
                 Scales {
-                    mul: constant("mul", &mut lin.mul.iter().copied()),
-                    bias: constant(
-                        "bias",
-                        &mut bias.iter().map(|&v| v as i32).chain(zeros).take(n),
-                    ),
+                    both: constant("scales", &mut lin.mul.iter().copied().chain(bias.take(n))),
                     e: lin.e,
                     bias_e: be,
                 }
             })
             .collect();
+        // Each LayerNorm's gain mantissas (i32 in the file), then its offsets as i64 words.
+        let norms = m
+            .layers
+            .iter()
+            .flat_map(|l| [&l.ln1, &l.ln2])
+            .map(|n| {
+                let gain = n.gain.0.iter().map(|&g| g as i32);
+                let offset = n.offset.iter().flat_map(|&o| [o as i32, (o >> 32) as i32]);
+                (constant("norm", &mut gain.chain(offset)), n.gain.1)
+            })
+            .collect();
         let gelu = constant("gelu", &mut m.gelu.iter().copied());
         GpuModel {
             scales,
+            norms,
             gelu,
             gpu: Arc::clone(self),
             weights,
@@ -272,6 +290,8 @@ pub struct GpuModel {
     exp2: wgpu::Buffer,
     /// Each linear map's scales and bias, by id.
     scales: Vec<Scales>,
+    /// Each LayerNorm's gain and offsets, and the gain's exponent: layer by layer, ln1 then ln2.
+    norms: Vec<(wgpu::Buffer, i32)>,
     /// GELU's table.
     gelu: wgpu::Buffer,
     /// Each linear map's first word in `weights`, by id.
@@ -281,10 +301,9 @@ pub struct GpuModel {
     fell_back: AtomicBool,
 }
 
-/// A linear map's per-output scales and bias mantissas on the GPU, and its two exponents.
+/// A linear map's per-output scales then bias mantissas on the GPU, and its two exponents.
 struct Scales {
-    mul: wgpu::Buffer,
-    bias: wgpu::Buffer,
+    both: wgpu::Buffer,
     e: i32,
     bias_e: i32,
 }
@@ -472,7 +491,7 @@ impl GpuModel {
         let bytes = rows * VOCAB * 4;
         let out = io.get(gpu, "freqs", bytes, U::STORAGE | U::COPY_SRC);
         let linear = [&dims, &self.weights, &x, &sums];
-        let table = [&tdims, &self.exp2, &sums, &sc.mul, &sc.bias, &ex, &out];
+        let table = [&tdims, &self.exp2, &sums, &sc.both, &ex, &out];
         let passes = [
             (
                 &gpu.linear,
@@ -488,60 +507,99 @@ impl GpuModel {
         })
     }
 
-    /// [`Products::mlp`] on the GPU for at most [`MAX_ROWS`] rows: fc1, the hidden layer and
-    /// fc2 in one submission, fc2's sums and the hidden exponents back.
-    fn mlp_of(
+    /// [`Products::finish_layer`] on the GPU for at most [`MAX_ROWS`] rows, in one submission:
+    /// the output projection, residual and norm, fc1, the hidden layer, fc2, residual and
+    /// norm; only the layer's output comes back.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_of(
         &self,
         m: &IntModel,
-        l: &Layer,
-        x: &[i16],
-        ex: &[i32],
-        sums: &mut [i32],
-        eh: &mut [i32],
+        li: usize,
+        a: &[i16],
+        ea: &[i32],
+        x: &mut [i16],
+        ex: &mut [i32],
     ) -> Result<(), ()> {
         let gpu = &self.gpu;
         let c = m.config();
-        let (d, h, rows) = (c.d_model, c.widening * c.d_model, ex.len());
+        let l = &m.layers[li];
+        let (d, h, rows) = (c.d_model, c.widening * c.d_model, ea.len());
         let mut io = self.io.lock().map_err(|_| ())?;
-        let dims1 = [rows as u32, d as u32, h as u32, self.offsets[l.fc1.id]];
-        let dims1 = io.upload(gpu, "dims", &dims1, u32::to_le_bytes);
-        let dims2 = [rows as u32, h as u32, d as u32, self.offsets[l.fc2.id]];
-        let dims2 = io.upload(gpu, "dims 2", &dims2, u32::to_le_bytes);
-        let sc = &self.scales[l.fc1.id];
-        let mdims = [h as i32, sc.e, sc.bias_e, 0];
+        let lin_dims = |io: &mut Io, name, lin: &Linear| {
+            let dims = [
+                rows as u32,
+                lin.n_in as u32,
+                lin.n_out() as u32,
+                self.offsets[lin.id],
+            ];
+            io.upload(gpu, name, &dims, u32::to_le_bytes)
+        };
+        let (dims_o, dims1, dims2) = (
+            lin_dims(&mut io, "dims", &l.wo),
+            lin_dims(&mut io, "dims 1", &l.fc1),
+            lin_dims(&mut io, "dims 2", &l.fc2),
+        );
+        let norm_dims = |io: &mut Io, name, lin: &Linear, gain_e: i32| {
+            let sc = &self.scales[lin.id];
+            let dims = [d as i32, sc.e, sc.bias_e, gain_e];
+            io.upload(gpu, name, &dims, i32::to_le_bytes)
+        };
+        let (ln1, ln2) = (&self.norms[2 * li], &self.norms[2 * li + 1]);
+        let ndims1 = norm_dims(&mut io, "norm dims 1", &l.wo, ln1.1);
+        let ndims2 = norm_dims(&mut io, "norm dims 2", &l.fc2, ln2.1);
+        let sc1 = &self.scales[l.fc1.id];
+        let mdims = [h as i32, sc1.e, sc1.bias_e, 0];
         let mdims = io.upload(gpu, "mlp dims", &mdims, i32::to_le_bytes);
-        let x = io.upload(gpu, "x", &x[..rows * d], i16::to_le_bytes);
-        let ex = io.upload(gpu, "ex", ex, i32::to_le_bytes);
+        let a = io.upload(gpu, "a", &a[..rows * d], i16::to_le_bytes);
+        let ea = io.upload(gpu, "ea", ea, i32::to_le_bytes);
+        let x0 = io.upload(gpu, "x", &x[..rows * d], i16::to_le_bytes);
+        let ex0 = io.upload(gpu, "ex", ex, i32::to_le_bytes);
         use wgpu::BufferUsages as U;
-        let inner = io.get(gpu, "fc1 sums", rows * h * 4, U::STORAGE);
-        let hidden = io.get(gpu, "hidden", rows * h * 2, U::STORAGE);
-        let exps = io.get(gpu, "hidden exponents", rows * 4, U::STORAGE | U::COPY_SRC);
-        let out = io.get(gpu, "sums", rows * d * 4, U::STORAGE | U::COPY_SRC);
-        let fc1 = [&dims1, &self.weights, &x, &inner];
-        let mid = [
-            &mdims, &inner, &sc.mul, &sc.bias, &ex, &self.gelu, &exps, &hidden,
-        ];
-        let fc2 = [&dims2, &self.weights, &hidden, &out];
+        let mut get = |name, bytes| io.get(gpu, name, bytes, U::STORAGE | U::COPY_SRC);
+        let (s_o, x1, ex1) = (
+            get("sums", rows * d * 4),
+            get("x1", rows * d * 2),
+            get("ex1", rows * 4),
+        );
+        let (inner, hidden, eh) = (
+            get("fc1 sums", rows * h * 4),
+            get("hidden", rows * h * 2),
+            get("hidden exponents", rows * 4),
+        );
+        let (s2, x2, ex2) = (
+            get("sums 2", rows * d * 4),
+            get("x2", rows * d * 2),
+            get("ex2", rows * 4),
+        );
+        let w = &self.weights;
+        let (so, s1, s_2) = (
+            &self.scales[l.wo.id].both,
+            &sc1.both,
+            &self.scales[l.fc2.id].both,
+        );
+        let out = [&dims_o, w, &a, &s_o];
+        let norm1 = [&ndims1, &x0, &ex0, &s_o, so, &ea, &ln1.0, &x1, &ex1];
+        let fc1 = [&dims1, w, &x1, &inner];
+        let mid = [&mdims, &inner, s1, &ex1, &self.gelu, &eh, &hidden];
+        let fc2 = [&dims2, w, &hidden, &s2];
+        let norm2 = [&ndims2, &x1, &ex1, &s2, s_2, &eh, &ln2.0, &x2, &ex2];
+        let grid = |n: usize| (n.div_ceil(GROUP) as u32, rows as u32);
+        let each_row = (rows as u32, 1);
         let passes = [
-            (
-                &gpu.linear,
-                &fc1[..],
-                (h.div_ceil(GROUP) as u32, rows as u32),
-            ),
-            (&gpu.mlp, &mid[..], (rows as u32, 1)),
-            (
-                &gpu.linear,
-                &fc2[..],
-                (d.div_ceil(GROUP) as u32, rows as u32),
-            ),
+            (&gpu.linear, &out[..], grid(d)),
+            (&gpu.norm, &norm1[..], each_row),
+            (&gpu.linear, &fc1[..], grid(h)),
+            (&gpu.mlp, &mid[..], each_row),
+            (&gpu.linear, &fc2[..], grid(d)),
+            (&gpu.norm, &norm2[..], each_row),
         ];
-        let outs = [(&out, rows * d * 4), (&exps, rows * 4)];
+        let outs = [(&x2, rows * d * 2), (&ex2, rows * 4)];
         self.dispatch(&mut io, &passes, &outs, |view| {
-            let (s, e) = view.split_at(rows * d * 4);
-            for (v, b) in sums[..rows * d].iter_mut().zip(s.chunks_exact(4)) {
-                *v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            let (xs, es) = view.split_at(rows * d * 2);
+            for (v, b) in x[..rows * d].iter_mut().zip(xs.chunks_exact(2)) {
+                *v = i16::from_le_bytes([b[0], b[1]]);
             }
-            for (v, b) in eh[..rows].iter_mut().zip(e.chunks_exact(4)) {
+            for (v, b) in ex[..rows].iter_mut().zip(es.chunks_exact(4)) {
                 *v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             }
         })
@@ -624,31 +682,37 @@ impl Products for &GpuModel {
         true
     }
 
-    fn mlp(
+    fn finish_layer(
         &self,
         m: &IntModel,
         l: &Layer,
-        x: &[i16],
-        ex: &[i32],
-        sums: &mut [i32],
-        eh: &mut [i32],
+        a: &[i16],
+        ea: &[i32],
+        x: &mut [i16],
+        ex: &mut [i32],
     ) -> bool {
-        if self.fell_back() {
+        let d = m.config().d_model;
+        if self.fell_back() || d > MAX_NORM {
             return false;
         }
-        let d = m.config().d_model;
-        for r0 in (0..ex.len()).step_by(MAX_ROWS) {
-            let r1 = (r0 + MAX_ROWS).min(ex.len());
-            let (x, ex) = (&x[r0 * d..r1 * d], &ex[r0..r1]);
+        let Some(li) = m.layers.iter().position(|k| std::ptr::eq(k, l)) else {
+            return false;
+        };
+        // Into a copy: after a failure the CPU path redoes every row from untouched inputs.
+        let mut outputs = (x.to_vec(), ex.to_vec());
+        for r0 in (0..ea.len()).step_by(MAX_ROWS) {
+            let r1 = (r0 + MAX_ROWS).min(ea.len());
+            let (xo, eo) = (&mut outputs.0[r0 * d..r1 * d], &mut outputs.1[r0..r1]);
             if self
-                .mlp_of(m, l, x, ex, &mut sums[r0 * d..r1 * d], &mut eh[r0..r1])
+                .finish_of(m, li, &a[r0 * d..r1 * d], &ea[r0..r1], xo, eo)
                 .is_err()
             {
-                // The caller's CPU path recomputes every row: the same bits.
                 self.fell_back.store(true, Ordering::Relaxed);
                 return false;
             }
         }
+        x.copy_from_slice(&outputs.0);
+        ex.copy_from_slice(&outputs.1);
         true
     }
 

@@ -176,3 +176,28 @@ fn scaled(sum: i32, mul: i32, bias: i32, bias_e: i32, e: i32) -> vec2<u32> {
     }
     return v;
 }
+
+// Low 64 bits of a · b (i64::wrapping_mul; the same bits signed or unsigned).
+fn mul64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    let p = umul(a.x, b.x);
+    return vec2<u32>(p.x, p.y + a.x * b.y + a.y * b.x);
+}
+
+// Bit length of a u64 (0 for 0).
+fn bitlen(x: vec2<u32>) -> u32 {
+    if (x.y != 0u) {
+        return 64u - countLeadingZeros(x.y);
+    }
+    if (x.x != 0u) {
+        return 32u - countLeadingZeros(x.x);
+    }
+    return 0u;
+}
+
+// `v >> s` rounded (s > 0) or `v << -s`: a renormalising shift (the CPU's wrapping ones).
+fn renorm(v: vec2<u32>, s: i32) -> vec2<u32> {
+    if (s <= 0) {
+        return shl(v, u32(-s));
+    }
+    return sar(add(v, shl(vec2<u32>(1u, 0u), u32(s - 1))), u32(s));
+}

@@ -16,14 +16,14 @@ struct Dims {
 @group(0) @binding(0) var<uniform> dims: Dims;
 // fc1's products, h per row.
 @group(0) @binding(1) var<storage, read> sums: array<i32>;
-@group(0) @binding(2) var<storage, read> mul: array<i32>;
-@group(0) @binding(3) var<storage, read> bias: array<i32>;
+// fc1's scales, then its bias mantissas (h each).
+@group(0) @binding(2) var<storage, read> scales: array<i32>;
 // Each row's input exponent.
-@group(0) @binding(4) var<storage, read> ex: array<i32>;
-@group(0) @binding(5) var<storage, read> gelu: array<i32>;
+@group(0) @binding(3) var<storage, read> ex: array<i32>;
+@group(0) @binding(4) var<storage, read> gelu: array<i32>;
 // Each row's hidden exponent.
-@group(0) @binding(6) var<storage, read_write> eh: array<i32>;
-@group(0) @binding(7) var<storage, read_write> hidden: array<u32>;
+@group(0) @binding(5) var<storage, read_write> eh: array<i32>;
+@group(0) @binding(6) var<storage, read_write> hidden: array<u32>;
 
 const WG: u32 = 256u;
 const Q: i32 = 16;
@@ -55,7 +55,7 @@ fn gelu_at(x: vec2<u32>) -> vec2<u32> {
 // Output `o` of row `row` after GELU.
 fn act(row: u32, o: u32) -> vec2<u32> {
     let e = ex[row] + dims.lin_e;
-    let v = scaled(sums[row * dims.h + o], mul[o], bias[o], dims.bias_e, e);
+    let v = scaled(sums[row * dims.h + o], scales[o], scales[dims.h + o], dims.bias_e, e);
     return gelu_at(shift(v, e + Q));
 }
 

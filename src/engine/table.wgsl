@@ -18,11 +18,11 @@ struct Dims {
 @group(0) @binding(1) var<storage, read> exp2: array<u32, 4096>;
 // The head's products, 256 per row.
 @group(0) @binding(2) var<storage, read> sums: array<i32>;
-@group(0) @binding(3) var<storage, read> mul: array<i32, 256>;
-@group(0) @binding(4) var<storage, read> bias: array<i32, 256>;
+// The head's scales, then its bias mantissas.
+@group(0) @binding(3) var<storage, read> scales: array<i32, 512>;
 // Each row's input exponent.
-@group(0) @binding(5) var<storage, read> ex: array<i32>;
-@group(0) @binding(6) var<storage, read_write> freqs: array<u32>;
+@group(0) @binding(4) var<storage, read> ex: array<i32>;
+@group(0) @binding(5) var<storage, read_write> freqs: array<u32>;
 
 const SPARE: u32 = 65280u; // TOTAL − 256
 const Q: i32 = 16;
@@ -55,7 +55,7 @@ fn table(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
     let row = wg.x;
     // The head: sum · mul + bias at exponent e.
     let e = ex[row] + dims.head_e;
-    let l = scaled(sums[row * 256u + j], mul[j], bias[j], dims.bias_e, e);
+    let l = scaled(sums[row * 256u + j], scales[j], scales[256u + j], dims.bias_e, e);
     // The table: Q16 logits clamped to ±2^40.
     var f = shift(l, e + Q);
     let bound = vec2<u32>(0u, 256u);
