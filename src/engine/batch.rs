@@ -90,6 +90,14 @@ impl Rows {
     ) {
         let c = m.config();
         let (d, heads, half) = (self.d, c.n_heads, c.head_dim() / 2);
+        let outs = [
+            (&mut self.q[..n * d], &mut self.eq[..n]),
+            (&mut self.k[..n * d], &mut self.ek[..n]),
+            (&mut self.v[..n * d], &mut self.ev[..n]),
+        ];
+        if p.project(m, l, &self.x[..n * d], &self.ex[..n], &pos, outs) {
+            return;
+        }
         for (lin, out, e, bits, rotated) in [
             (&l.wq, &mut self.q, &mut self.eq, QK_BITS, true),
             (&l.wk, &mut self.k, &mut self.ek, QK_BITS, true),

@@ -41,6 +41,21 @@ pub trait Products {
     /// `sums[r · n_out + o] = Σ_k x[r · n_in + k] · W[o][k]` (wrapping i32) for `rows` rows.
     fn linear(&self, lin: &Linear, x: &[i16], rows: usize, sums: &mut [i32]);
 
+    /// Layer `l`'s queries and keys (rotated to each row's position `pos(r)`, [`QK_BITS`]-bit
+    /// mantissas) and values ([`ACT_BITS`]) for the rows of `x` (`d` wide, exponents `ex`), each
+    /// into its `(mantissas, exponents)` of `outs`. False when this backend leaves it to the CPU.
+    fn project(
+        &self,
+        _m: &IntModel,
+        _l: &Layer,
+        _x: &[i16],
+        _ex: &[i32],
+        _pos: &dyn Fn(usize) -> usize,
+        _outs: [(&mut [i16], &mut [i32]); 3],
+    ) -> bool {
+        false
+    }
+
     /// Every head's attention for the rows `from..from + eq.len()` of a window, row `r`
     /// against positions `0..=r` of `cache` ([`weigh`]'s rule), from their queries `q` (`d`
     /// wide, exponents `eq`) into `out` (`d` wide; exponent: the values' − 16). False when

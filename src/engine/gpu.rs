@@ -11,7 +11,7 @@
 //! CPU for now.
 
 use super::batch::IntLanes;
-use super::fixed;
+use super::fixed::{self, ACT_BITS, QK_BITS};
 use super::forward::{IntModel, Layer, LayerCache, Linear, Products};
 use crate::coder::FreqTable;
 use crate::model::VOCAB;
@@ -51,7 +51,11 @@ pub struct Gpu {
     table: Kernel,
     mlp: Kernel,
     norm: Kernel,
+    project: Kernel,
     name: String,
+    /// Set by any error the device reports outside a call (validation, memory, a lost device):
+    /// the dispatches after it are not trusted.
+    failed: Arc<AtomicBool>,
 }
 
 /// A compiled entry point and the layout of its buffers.
@@ -108,6 +112,10 @@ impl Gpu {
             ..Default::default()
         }))
         .map_err(|e| GpuError::Device(e.to_string()))?;
+        // wgpu's default handler panics; a failing GPU should cost speed, not the run.
+        let failed = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&failed);
+        device.on_uncaptured_error(Arc::new(move |_| flag.store(true, Ordering::Relaxed)));
         use wgpu::BufferBindingType as B;
         let (ro, rw) = (
             B::Storage { read_only: true },
@@ -143,6 +151,12 @@ impl Gpu {
             "norm",
             &[B::Uniform, ro, ro, ro, ro, ro, ro, rw, rw],
         );
+        let project = Kernel::new(
+            &device,
+            concat!(include_str!("i64.wgsl"), include_str!("project.wgsl")),
+            "project",
+            &[B::Uniform, ro, ro, ro, ro, ro, rw, rw],
+        );
         Ok(Arc::new(Self {
             device,
             queue,
@@ -151,7 +165,9 @@ impl Gpu {
             table,
             mlp,
             norm,
+            project,
             name,
+            failed,
         }))
     }
 
@@ -213,10 +229,13 @@ impl Gpu {
             })
             .collect();
         let gelu = constant("gelu", &mut m.gelu.iter().copied());
+        // The rotary angles: every position's cos, then every position's sin (Q14).
+        let rope = constant("rope", &mut m.cos.iter().chain(&m.sin).map(|&v| v as i32));
         GpuModel {
             scales,
             norms,
             gelu,
+            rope,
             gpu: Arc::clone(self),
             weights,
             exp2,
@@ -294,6 +313,8 @@ pub struct GpuModel {
     norms: Vec<(wgpu::Buffer, i32)>,
     /// GELU's table.
     gelu: wgpu::Buffer,
+    /// The rotary angles.
+    rope: wgpu::Buffer,
     /// Each linear map's first word in `weights`, by id.
     offsets: Vec<u32>,
     /// Buffers for one dispatch, grown as rows need (one dispatch at a time).
@@ -311,12 +332,12 @@ struct Scales {
 /// Named buffers that grow to the largest size asked of them, and the bytes of an upload.
 #[derive(Default)]
 struct Io {
-    buffers: Vec<(&'static str, usize, wgpu::Buffer)>,
+    buffers: Vec<(&'static str, wgpu::BufferUsages, usize, wgpu::Buffer)>,
     upload: Vec<u8>,
 }
 
 impl Io {
-    /// Buffer `name` with room for `size` bytes.
+    /// Buffer `name` for `usage` (one per pair) with room for `size` bytes.
     fn get(
         &mut self,
         gpu: &Gpu,
@@ -324,16 +345,20 @@ impl Io {
         size: usize,
         usage: wgpu::BufferUsages,
     ) -> wgpu::Buffer {
-        match self.buffers.iter_mut().find(|(n, _, _)| *n == name) {
-            Some((_, cap, buf)) if *cap >= size => buf.clone(),
+        let slot = self
+            .buffers
+            .iter_mut()
+            .find(|(n, u, _, _)| *n == name && *u == usage);
+        match slot {
+            Some((_, _, cap, buf)) if *cap >= size => buf.clone(),
             Some(slot) => {
-                let cap = size.max(slot.1 * 2);
-                *slot = (name, cap, gpu.buffer(name, cap, usage));
-                slot.2.clone()
+                let cap = size.max(slot.2 * 2);
+                *slot = (name, usage, cap, gpu.buffer(name, cap, usage));
+                slot.3.clone()
             }
             None => {
                 let buf = gpu.buffer(name, size, usage);
-                self.buffers.push((name, size, buf.clone()));
+                self.buffers.push((name, usage, size, buf.clone()));
                 buf
             }
         }
@@ -439,7 +464,7 @@ impl GpuModel {
         gpu.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|_| ())?;
-        if rx.recv() != Ok(true) {
+        if rx.recv() != Ok(true) || gpu.failed.load(Ordering::Relaxed) {
             return Err(());
         }
         read(&staging.get_mapped_range(..bytes as u64).map_err(|_| ())?);
@@ -605,6 +630,100 @@ impl GpuModel {
         })
     }
 
+    /// [`Products::project`] on the GPU for at most [`MAX_ROWS`] rows, in one submission.
+    fn project_of(
+        &self,
+        m: &IntModel,
+        l: &Layer,
+        x: &[i16],
+        ex: &[i32],
+        pos: &[u32],
+        outs: [(&mut [i16], &mut [i32]); 3],
+    ) -> Result<(), ()> {
+        let gpu = &self.gpu;
+        let c = m.config();
+        let (d, rows) = (c.d_model, ex.len());
+        let mut io = self.io.lock().map_err(|_| ())?;
+        let x = io.upload(gpu, "x", &x[..rows * d], i16::to_le_bytes);
+        let ex = io.upload(gpu, "ex", ex, i32::to_le_bytes);
+        let pos = io.upload(gpu, "positions", pos, u32::to_le_bytes);
+        use wgpu::BufferUsages as U;
+        let maps = [
+            (
+                &l.wq,
+                QK_BITS,
+                1u32,
+                ["dims q", "project q", "sums q", "q", "eq"],
+            ),
+            (
+                &l.wk,
+                QK_BITS,
+                1,
+                ["dims k", "project k", "sums k", "k", "ek"],
+            ),
+            (
+                &l.wv,
+                ACT_BITS,
+                0,
+                ["dims v", "project v", "sums v", "v", "ev"],
+            ),
+        ];
+        let mut bufs = Vec::new();
+        for (lin, bits, rotated, names) in maps {
+            let dims = [rows as u32, d as u32, d as u32, self.offsets[lin.id]];
+            let dims = io.upload(gpu, names[0], &dims, u32::to_le_bytes);
+            let hd = c.head_dim() as u32;
+            let pdims = [d as u32, hd, lin.e as u32, bits, rotated, hd / 2, 0, 0];
+            let pdims = io.upload(gpu, names[1], &pdims, u32::to_le_bytes);
+            let sums = io.get(gpu, names[2], rows * d * 4, U::STORAGE);
+            let out = io.get(gpu, names[3], rows * d * 2, U::STORAGE | U::COPY_SRC);
+            let e = io.get(gpu, names[4], rows * 4, U::STORAGE | U::COPY_SRC);
+            bufs.push((dims, pdims, sums, out, e, lin.id));
+        }
+        let groups = (d.div_ceil(GROUP) as u32, rows as u32);
+        let bound: Vec<[&wgpu::Buffer; 4]> = bufs
+            .iter()
+            .map(|b| [&b.0, &self.weights, &x, &b.2])
+            .collect();
+        let proj: Vec<[&wgpu::Buffer; 8]> = bufs
+            .iter()
+            .map(|b| {
+                [
+                    &b.1,
+                    &b.2,
+                    &self.scales[b.5].both,
+                    &ex,
+                    &pos,
+                    &self.rope,
+                    &b.4,
+                    &b.3,
+                ]
+            })
+            .collect();
+        let mut passes = Vec::new();
+        for (lin, pr) in bound.iter().zip(&proj) {
+            passes.push((&gpu.linear, &lin[..], groups));
+            passes.push((&gpu.project, &pr[..], (rows as u32, 1)));
+        }
+        let reads: Vec<(&wgpu::Buffer, usize)> = bufs
+            .iter()
+            .flat_map(|b| [(&b.3, rows * d * 2), (&b.4, rows * 4)])
+            .collect();
+        self.dispatch(&mut io, &passes, &reads, |view| {
+            let mut at = 0;
+            for (m, e) in outs {
+                for (v, b) in m[..rows * d].iter_mut().zip(view[at..].chunks_exact(2)) {
+                    *v = i16::from_le_bytes([b[0], b[1]]);
+                }
+                at += rows * d * 2;
+                for (v, b) in e[..rows].iter_mut().zip(view[at..].chunks_exact(4)) {
+                    *v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                }
+                at += rows * 4;
+            }
+        })
+    }
+
     /// [`Products::attend_rows`] on the GPU.
     fn attend(
         &self,
@@ -678,6 +797,48 @@ impl Products for &GpuModel {
             // The caller's CPU path gives the same sums.
             self.fell_back.store(true, Ordering::Relaxed);
             return false;
+        }
+        true
+    }
+
+    fn project(
+        &self,
+        m: &IntModel,
+        l: &Layer,
+        x: &[i16],
+        ex: &[i32],
+        pos: &dyn Fn(usize) -> usize,
+        outs: [(&mut [i16], &mut [i32]); 3],
+    ) -> bool {
+        let d = m.config().d_model;
+        if self.fell_back() || d > MAX_NORM {
+            return false;
+        }
+        // Into copies: after a failure the CPU path redoes every row.
+        let mut got: Vec<(Vec<i16>, Vec<i32>)> =
+            outs.iter().map(|(o, e)| (o.to_vec(), e.to_vec())).collect();
+        for r0 in (0..ex.len()).step_by(MAX_ROWS) {
+            let r1 = (r0 + MAX_ROWS).min(ex.len());
+            let at: Vec<u32> = (r0..r1).map(|r| pos(r) as u32).collect();
+            let [a, b, c] = &mut got[..] else {
+                return false;
+            };
+            let parts = [
+                (&mut a.0[r0 * d..r1 * d], &mut a.1[r0..r1]),
+                (&mut b.0[r0 * d..r1 * d], &mut b.1[r0..r1]),
+                (&mut c.0[r0 * d..r1 * d], &mut c.1[r0..r1]),
+            ];
+            if self
+                .project_of(m, l, &x[r0 * d..r1 * d], &ex[r0..r1], &at, parts)
+                .is_err()
+            {
+                self.fell_back.store(true, Ordering::Relaxed);
+                return false;
+            }
+        }
+        for ((o, e), (go, ge)) in outs.into_iter().zip(got) {
+            o.copy_from_slice(&go);
+            e.copy_from_slice(&ge);
         }
         true
     }
@@ -859,6 +1020,21 @@ mod tests {
             }
             assert!(!gm.fell_back(), "lm-{name} ran on {}", g.name());
         }
+    }
+
+    /// A device that reports an error costs speed, not bytes: the CPU redoes the work.
+    #[test]
+    fn a_failing_gpu_falls_back_to_the_same_tables() {
+        let (m, g) = (model(), gpu());
+        let gm = g.load(&m);
+        let text = std::fs::read(crate::repo_root().join("tests/data/sample.txt")).unwrap();
+        let tokens = &text[..300];
+        let (mut cpu, mut on_gpu) = (Vec::new(), Vec::new());
+        m.window_tables(tokens, &mut |t| cpu.push(freqs(&t)));
+        g.failed.store(true, Ordering::Relaxed);
+        gm.window_tables_from(&m, tokens, 0, &mut |t| on_gpu.push(freqs(&t)));
+        assert!(gm.fell_back(), "the failure was noticed");
+        assert!(on_gpu == cpu);
     }
 
     fn hash(tables: &[Vec<u32>]) -> String {
