@@ -82,7 +82,7 @@ impl Gpu {
     }
 }
 
-/// A model's weights on a GPU: runs the model's products (and encoding's attention) there.
+/// A model's weights on a GPU, and the submissions that run its steps there.
 pub struct GpuModel {
     gpu: Arc<Gpu>,
     weights: wgpu::Buffer,
@@ -127,7 +127,7 @@ impl GpuModel {
         m.window(&self, tokens, from, visit);
     }
 
-    /// [`IntModel::lanes`] with the products on the GPU: the same tables.
+    /// [`IntModel::lanes`] stepping on the GPU (attention stays on the CPU): the same tables.
     pub fn lanes<'m>(&'m self, m: &'m IntModel, lanes: usize) -> IntLanes<'m, &'m GpuModel> {
         m.lanes_on(self, lanes)
     }
