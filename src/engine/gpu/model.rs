@@ -534,20 +534,15 @@ impl Products for &GpuModel {
         if self.fell_back() || d > MAX_NORM {
             return false;
         }
-        // Into copies: after a failure the CPU path redoes every row.
-        let mut got: Vec<(Vec<i16>, Vec<i32>)> =
-            outs.iter().map(|(o, e)| (o.to_vec(), e.to_vec())).collect();
+        // Straight into the outputs: they are only written, so after a failure the CPU path
+        // overwrites every row from the untouched inputs.
+        let mut outs = outs;
         for r0 in (0..ex.len()).step_by(MAX_ROWS) {
             let r1 = (r0 + MAX_ROWS).min(ex.len());
             let at: Vec<u32> = (r0..r1).map(|r| pos(r) as u32).collect();
-            let [a, b, c] = &mut got[..] else {
-                return false;
-            };
-            let parts = [
-                (&mut a.0[r0 * d..r1 * d], &mut a.1[r0..r1]),
-                (&mut b.0[r0 * d..r1 * d], &mut b.1[r0..r1]),
-                (&mut c.0[r0 * d..r1 * d], &mut c.1[r0..r1]),
-            ];
+            let parts = outs
+                .each_mut()
+                .map(|(o, e)| (&mut o[r0 * d..r1 * d], &mut e[r0..r1]));
             if self
                 .project_of(m, l, &x[r0 * d..r1 * d], &ex[r0..r1], &at, parts)
                 .is_err()
@@ -555,10 +550,6 @@ impl Products for &GpuModel {
                 self.fell_back.store(true, Ordering::Relaxed);
                 return false;
             }
-        }
-        for ((o, e), (go, ge)) in outs.into_iter().zip(got) {
-            o.copy_from_slice(&go);
-            e.copy_from_slice(&ge);
         }
         true
     }
