@@ -9,6 +9,12 @@ wasm-bindgen --target web --out-dir pkg "$wasm"
 if [ "${1:-}" = "--node" ]; then
   wasm-bindgen --target nodejs --out-dir "$target/pkg-node" "$wasm"
 fi
+# The engine on WebGPU: a second module, fetched only when a GPU is used, so the page's first
+# load does not grow. Its one import, ./jspi.js, sits beside its glue. (Both builds write the
+# same "$wasm", so each recompiles this crate once when the other ran last: ~25 s.)
+cargo build --lib --release --target wasm32-unknown-unknown --no-default-features --features gpu-engine
+wasm-bindgen --target web --out-dir pkg/gpu "$wasm"
+cp www/jspi.js pkg/gpu/jspi.js
 # The page's model list: every models/<name>/ holding an engine file (the worker reads it).
 list=""
 for name in $(for f in models/*/model.lmzi; do basename "$(dirname "$f")"; done | LC_ALL=C sort); do
@@ -16,4 +22,6 @@ for name in $(for f in models/*/model.lmzi; do basename "$(dirname "$f")"; done 
 done
 printf '[%s]\n' "$list" > pkg/models.json
 printf '==> pkg/models.json: %s\n' "$(cat pkg/models.json)" >&2
-printf '==> pkg/lmzip_bg.wasm: %s bytes (%s gzipped)\n' "$(wc -c < pkg/lmzip_bg.wasm)" "$(gzip -9c pkg/lmzip_bg.wasm | wc -c)" >&2
+for f in pkg/lmzip_bg.wasm pkg/gpu/lmzip_bg.wasm; do
+  printf '==> %s: %s bytes (%s gzipped)\n' "$f" "$(wc -c < "$f")" "$(gzip -9c "$f" | wc -c)" >&2
+done

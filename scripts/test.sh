@@ -18,6 +18,7 @@ cargo fmt --check
 echo "==> cargo clippy"
 cargo clippy --release --all-targets --features gpu -- -D warnings
 cargo clippy --release --lib --target wasm32-unknown-unknown --no-default-features -- -D warnings
+cargo clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu-engine -- -D warnings
 echo "==> cargo test (native)"
 cargo test --release --features gpu 2>&1 | tee "$CARGO_TARGET_DIR/cargo-test.log"
 

@@ -6,6 +6,9 @@ use crate::modality::{self, Prepared};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+#[cfg(feature = "gpu-engine")]
+mod gpu;
+
 #[wasm_bindgen(start)]
 fn start() {
     console_error_panic_hook::set_once();

@@ -241,6 +241,40 @@ test('the integer engine gives the golden frequency tables in Chromium', async (
   await page.close();
 });
 
+test('the engine on WebGPU (the GPU build, SwiftShader): golden tables, and .lmz files that cross-decode with the CPU', { timeout: 300_000 }, async () => {
+  const { page } = await openPage();
+  const input = [...readFileSync(sample('sample.txt')).subarray(0, 512)];
+  const r = await page.evaluate(async (bytes) => {
+    const glue = await import('/pkg/gpu/lmzip.js');
+    const { jobRunner } = await import('/www/jspi.js');
+    const run = jobRunner(glue, await glue.default());
+    const adapter = await run(() => glue.gpu_open_job(true));
+    const model = new Uint8Array(await (await fetch('/models/200k/model.lmzi')).arrayBuffer());
+    const hash = await run(() => glue.gpu_table_hash_job(model, new Uint8Array(bytes)));
+    // The same model in the CPU build beside it; 300 bytes: one window of each direction.
+    const cpu = await import('/pkg/lmzip.js');
+    await cpu.default();
+    cpu.register_model('200k', model);
+    glue.register_model('200k', model);
+    const text = new Uint8Array(bytes.slice(0, 300));
+    const fromCpu = cpu.compress(text, 'lm-200k');
+    const fromGpu = await run(() => glue.gpu_compress_job(text, 'lm-200k'));
+    const used = glue.gpu_used('lm-200k');
+    const gpuDecoded = await run(() => glue.gpu_decompress_job(fromCpu));
+    return {
+      adapter, hash, used, fromCpu: [...fromCpu], fromGpu: [...fromGpu],
+      gpuDecoded: [...gpuDecoded], cpuDecoded: [...cpu.decompress(fromGpu)],
+    };
+  }, input);
+  assert.match(r.adapter, /BrowserWebGpu/);
+  assert.equal(r.hash, readFileSync(join(root, 'tests', 'data', 'engine-golden.txt'), 'utf8').trim());
+  assert.ok(r.used, 'lm-200k ran on the GPU without falling back');
+  assert.deepEqual(r.fromGpu, r.fromCpu, 'the same .lmz bytes from either backend');
+  assert.deepEqual(r.gpuDecoded, input.slice(0, 300));
+  assert.deepEqual(r.cpuDecoded, input.slice(0, 300));
+  await page.close();
+});
+
 test('the mixing codecs give the same .lmz bytes in Chromium as natively', async () => {
   const { page } = await openPage();
   const input = readFileSync(sample('sample.txt')).subarray(0, 2048);

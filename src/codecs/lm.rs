@@ -234,6 +234,9 @@ impl LmCodec {
     /// The model on the chosen GPU, if one was chosen and this codec runs the integer engine.
     #[cfg(feature = "gpu-engine")]
     fn gpu_model(&self) -> Option<&crate::engine::gpu::GpuModel> {
+        if !crate::engine::gpu::can_wait() {
+            return None;
+        }
         let m = self.int_model()?;
         let gpu = GPU.get()?;
         self.on_gpu.get_or_init(|| Some(gpu.load(m))).as_ref()
@@ -246,6 +249,15 @@ impl LmCodec {
             return !g.fell_back();
         }
         false
+    }
+
+    /// True once this codec's products have run on a GPU, none of them falling back to the CPU.
+    #[cfg(feature = "gpu-engine")]
+    pub fn ran_on_gpu(&self) -> bool {
+        self.on_gpu
+            .get()
+            .and_then(Option::as_ref)
+            .is_some_and(|g| !g.fell_back())
     }
 
     /// [`IntModel::window_tables_from`] on the chosen device (the same tables on each).

@@ -24,21 +24,33 @@ pub use file::IntWeights;
 pub use forward::{Cpu, IntModel, IntSession, Linear, Products};
 pub use quantize::{dequantize, quantize};
 
-use crate::coder::TOTAL;
+use crate::coder::{FreqTable, TOTAL};
 use sha2::{Digest, Sha256};
 
 /// SHA-256 of every frequency table the model gives while reading `input` from a fresh
 /// context (at most its context length): the cross-target determinism fingerprint.
 pub fn table_hash(model: &IntModel, input: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
     let mut s = model.session();
-    let mut prev = 0u8;
-    for &b in input.iter().take(model.config().context) {
-        let t = s.step(prev);
+    let tokens = hash_tokens(model, input);
+    hash_tables(tokens.iter().map(|&t| s.step(t)))
+}
+
+/// The tokens [`table_hash`] feeds: a zero, then `input` but its last byte, at most a context.
+pub(crate) fn hash_tokens(model: &IntModel, input: &[u8]) -> Vec<u8> {
+    let n = input.len().min(model.config().context);
+    let mut tokens = vec![0u8];
+    tokens.extend_from_slice(&input[..n.saturating_sub(1)]);
+    tokens.truncate(n);
+    tokens
+}
+
+/// [`table_hash`]'s digest of a sequence of tables, wherever they were computed.
+pub(crate) fn hash_tables(tables: impl IntoIterator<Item = FreqTable>) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for t in tables {
         for sym in 0..t.len() {
             h.update(t.freq(sym).to_le_bytes());
         }
-        prev = b;
     }
     h.update(TOTAL.to_le_bytes());
     h.finalize().into()

@@ -79,7 +79,8 @@ const MAX_ROWS: usize = 8192;
 /// Invocations per workgroup (the WGSL's `workgroup_size`).
 const GROUP: usize = 64;
 
-/// Runs a future that `wgpu`'s native backends resolve without an event loop.
+/// Runs a future that `wgpu` resolves: natively without an event loop; in a browser by giving the
+/// event loop a turn between polls ([`yield_now`]).
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     let mut f = std::pin::pin!(f);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -87,7 +88,80 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
             return v;
         }
-        std::thread::sleep(std::time::Duration::from_millis(1));
+        yield_now();
+    }
+}
+
+/// Lets the GPU (and, in a browser, the event loop that delivers its results) make progress.
+#[cfg(not(target_arch = "wasm32"))]
+fn yield_now() {
+    std::thread::sleep(std::time::Duration::from_millis(1));
+}
+
+/// In a browser a mapped buffer or an adapter only arrives through the event loop, which a
+/// synchronous engine never returns to: the one import below is a JavaScript Promise
+/// Integration (JSPI) `WebAssembly.Suspending` (`www/jspi.js`), so this call suspends the wasm
+/// stack until the event loop has turned once. It may only run inside a call that entered
+/// through `WebAssembly.promising` (see `web::gpu`); the engine's code stays synchronous and one
+/// for both targets.
+#[cfg(target_arch = "wasm32")]
+fn yield_now() {
+    #[link(wasm_import_module = "./jspi.js")]
+    extern "C" {
+        fn lmzip_yield();
+    }
+    // SAFETY: an import without arguments or results; it only suspends and resumes this stack.
+    unsafe { lmzip_yield() }
+}
+
+#[cfg(target_arch = "wasm32")]
+thread_local! {
+    static SUSPENDABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True where a GPU's results can be waited for: natively always; in a browser only inside
+/// [`suspendable`] (elsewhere the models run on the CPU, with the same bits).
+pub fn can_wait() -> bool {
+    #[cfg(target_arch = "wasm32")]
+    return SUSPENDABLE.with(|s| s.get());
+    #[cfg(not(target_arch = "wasm32"))]
+    true
+}
+
+/// Runs `f`, a call that JavaScript entered through `WebAssembly.promising`, so that waiting for
+/// the GPU may suspend it ([`can_wait`] is true inside).
+pub fn suspendable<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "wasm32")]
+    {
+        struct Reset(bool);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                SUSPENDABLE.with(|s| s.set(self.0));
+            }
+        }
+        let _reset = Reset(SUSPENDABLE.with(|s| s.replace(true)));
+        f()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    f()
+}
+
+/// Waits for `rx`'s one message: natively by blocking on the device, in a browser by yielding.
+fn wait_for<T>(device: &wgpu::Device, rx: &std::sync::mpsc::Receiver<T>) -> Result<T, ()> {
+    if !can_wait() {
+        return Err(());
+    }
+    if cfg!(not(target_arch = "wasm32")) {
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|_| ())?;
+    }
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(std::sync::mpsc::TryRecvError::Empty) => yield_now(),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(()),
+        }
     }
 }
 
@@ -106,7 +180,13 @@ impl Gpu {
         }))
         .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
         let info = adapter.get_info();
-        let name = format!("{} ({:?}, {:?})", info.name, info.device_type, info.backend);
+        // A browser tells no adapter name, only its vendor and architecture (if that).
+        let label = [&info.name, &info.driver, &info.driver_info]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .cloned()
+            .unwrap_or_else(|| "an unnamed adapter".into());
+        let name = format!("{label} ({:?}, {:?})", info.device_type, info.backend);
         if which == Adapters::Hardware && info.device_type == wgpu::DeviceType::Cpu {
             return Err(GpuError::Software(name));
         }

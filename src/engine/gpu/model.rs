@@ -127,6 +127,14 @@ impl GpuModel {
         m.window(&self, tokens, from, visit);
     }
 
+    /// [`crate::engine::table_hash`] computed on the GPU (one window): the same digest.
+    pub fn table_hash(&self, m: &IntModel, input: &[u8]) -> [u8; 32] {
+        let mut tables = Vec::new();
+        let tokens = crate::engine::hash_tokens(m, input);
+        self.window_tables_from(m, &tokens, 0, &mut |t| tables.push(t));
+        crate::engine::hash_tables(tables)
+    }
+
     /// [`IntModel::lanes`] stepping on the GPU (attention stays on the CPU): the same tables.
     pub fn lanes<'m>(&'m self, m: &'m IntModel, lanes: usize) -> IntLanes<'m, &'m GpuModel> {
         m.lanes_on(self, lanes)
@@ -182,10 +190,7 @@ impl GpuModel {
         staging.map_async(wgpu::MapMode::Read, ..bytes as u64, move |r| {
             let _ = tx.send(r.is_ok());
         });
-        gpu.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|_| ())?;
-        if rx.recv() != Ok(true) || gpu.failed.load(Ordering::Relaxed) {
+        if super::wait_for(&gpu.device, &rx) != Ok(true) || gpu.failed.load(Ordering::Relaxed) {
             return Err(());
         }
         read(&staging.get_mapped_range(..bytes as u64).map_err(|_| ())?);

@@ -194,7 +194,7 @@ fn norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         var z = vec2<u32>(0u, 0u);
         if (sigma.x != 0u || sigma.y != 0u) {
             // Divisor::div_round(v << 28)
-            let a = add(shl(abs64(v), Z_BITS + 16u), vec2<u32>(by.x >> 1u | (by.y << 31u), by.y >> 1u));
+            let a = add(shl(abs64(v), Z_BITS + 16u), vec2<u32>((by.x >> 1u) | (by.y << 31u), by.y >> 1u));
             z = udiv(a, by);
             if (neg(v)) {
                 z = sub(vec2<u32>(0u, 0u), z);
