@@ -285,30 +285,6 @@ pub fn byte_costs(
     once(bytes, name).byte_costs(codec, max_bytes, progress)
 }
 
-/// An integer model file (`.lmzi`) as float tensors for the WebGPU analysis path:
-/// `{config: {d_model, n_heads, n_layers, widening, context}, tensors: {name: Float32Array}}`.
-#[wasm_bindgen]
-pub fn float_model(lmzi: &[u8]) -> Result<JsValue, JsError> {
-    let err = |e: crate::model::WeightsError| JsError::new(&e.to_string());
-    let w = crate::engine::dequantize(&crate::engine::IntWeights::from_bytes(lmzi).map_err(err)?)
-        .map_err(err)?;
-    let tensors = js_sys::Object::new();
-    for (name, (_, values)) in &w.tensors {
-        let array = js_sys::Float32Array::from(values.as_slice());
-        js_sys::Reflect::set(&tensors, &JsValue::from_str(name), &array)
-            .map_err(|_| JsError::new("cannot build the tensor map"))?;
-    }
-    let out = js_sys::Object::new();
-    let set = |k: &str, v: &JsValue| {
-        js_sys::Reflect::set(&out, &JsValue::from_str(k), v)
-            .map(|_| ())
-            .map_err(|_| JsError::new("cannot build the model object"))
-    };
-    set("config", &to_js(&w.config)?)?;
-    set("tensors", &tensors)?;
-    Ok(out.into())
-}
-
 /// Loads exported model weights as the codec `lm-<name>`, and (an integer-engine model)
 /// `mix-<name>` beside it, starting from `prime` (its `mix.prime`) where given; returns the
 /// model codec's name.

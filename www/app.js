@@ -8,7 +8,7 @@ export const $ = (sel) => document.querySelector(sel);
 export const gpuMode = query.get('gpu');
 
 const workerQuery = new URLSearchParams();
-if (query.get('models') === 'none') workerQuery.set('models', 'none');
+if (query.get('models')) workerQuery.set('models', query.get('models')); // 'none', or names: '200k,3m'
 if (gpuMode) workerQuery.set('gpu', gpuMode);
 /** The workers, shared by every section (one file held in each). */
 export const pool = new WorkerPool(undefined, workerQuery.size ? `?${workerQuery}` : '');

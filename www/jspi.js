@@ -3,8 +3,31 @@
 // suspends the wasm stack, entered through `WebAssembly.promising`, until the event loop has
 // turned once, so the synchronous engine can wait for a GPU's mapped buffers in a browser.
 export const lmzip_yield = typeof WebAssembly.Suspending === 'function'
-  ? new WebAssembly.Suspending(() => new Promise((resolve) => setTimeout(resolve, 0)))
+  ? new WebAssembly.Suspending(turn)
   : () => { throw new Error('this browser has no JavaScript Promise Integration'); };
+
+/** Turns of a wait taken at once before it sleeps between turns. */
+const QUICK_TURNS = 32;
+
+/**
+ * One turn of the event loop, the `attempt`-th of a wait: a GPU's mapped buffer arrives in a task,
+ * which a loop of microtasks would starve. The first turns are a message to ourselves (no delay:
+ * a hardware GPU answers within a fraction of a millisecond); a longer wait sleeps a millisecond
+ * per turn (a timer: clamped to 4 ms when nested), leaving the cores to a slow (software) GPU.
+ */
+function turn(attempt) {
+  return attempt < QUICK_TURNS ? nextTask() : new Promise((resolve) => setTimeout(resolve, 1));
+}
+
+const channel = new MessageChannel();
+const waiting = [];
+channel.port1.onmessage = () => waiting.shift()?.();
+function nextTask() {
+  return new Promise((resolve) => {
+    waiting.push(resolve);
+    channel.port2.postMessage(0);
+  });
+}
 
 /** True when this browser can run the GPU build (JSPI and WebGPU). */
 export const canSuspend = typeof WebAssembly.Suspending === 'function'

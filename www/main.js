@@ -1,7 +1,7 @@
 // The page: UI only. All work happens in workers through the bridge; each section of the page
 // has its own module (table.js, where.js, generation.js, lmzfile.js), sharing app.js.
 import { CancelledError } from './bridge.js';
-import { $, MAX_BYTES, MODES, fmt, gpuMode, pool, setStatus, showError, state } from './app.js';
+import { $, MAX_BYTES, MODES, fmt, pool, setStatus, showError, state } from './app.js';
 import { estimateSeconds, learnSpeed, limitOf, predictive } from './limits.js';
 import { buildTable, describe, drawChart, failRow, fillRow, markBest, offerRow } from './table.js';
 import { drawBits, fillBitsChoice, runBits } from './where.js';
@@ -10,29 +10,25 @@ import { fillCodecChoice, makeLmz, unpack } from './lmzfile.js';
 
 let fileCounter = 0;
 
-/** The badge: what runs where. Compression is always the CPU's integer engine (its bits are the
- * same everywhere); the "where the bits go" analysis runs on a hardware WebGPU adapter when there
- * is one (a software one is slower than the CPU, so it is used only with `?gpu=on`). */
+/** The badge: what runs the transformer, as the workers found it. With a hardware WebGPU adapter
+ * (and a browser that can suspend wasm for it) the workers load the GPU build and run the integer
+ * engine's kernels there; otherwise the CPU build. The bytes are the same either way. A software
+ * adapter is slower than the CPU, so it is used only with `?gpu=on`. */
 async function detectBackend() {
   const badge = $('#backend');
-  const cpu = (why) => {
-    badge.textContent = `CPU (${why})`;
-    badge.title = 'Every model runs on the CPU integer engine, in the page\'s workers.';
-  };
-  if (gpuMode === 'off') return cpu('WebGPU off');
   try {
-    const adapter = navigator.gpu ? await navigator.gpu.requestAdapter() : null;
-    if (adapter) {
-      const info = adapter.info || {};
-      const name = [info.vendor, info.architecture].filter(Boolean).join(' ') || 'available';
-      if ((adapter.isFallbackAdapter ?? info.isFallbackAdapter) && gpuMode !== 'on') return cpu(`WebGPU is software: ${name}`);
-      badge.textContent = `WebGPU: ${name}`;
-      badge.title = 'Where the bits go runs on WebGPU; compression runs the integer engine on the CPU, bit for bit the same on every machine.';
-      badge.classList.add('gpu');
-      return;
-    }
-  } catch { /* no WebGPU: CPU it is */ }
-  cpu('no WebGPU');
+    let found;
+    // A file dropped meanwhile cancels busy workers: ask again.
+    while (!found) found = await pool.run('backend').catch((e) => { if (!(e instanceof CancelledError)) throw e; });
+    const { gpu, name } = found;
+    badge.textContent = name;
+    badge.classList.toggle('gpu', gpu);
+    badge.title = gpu
+      ? 'The transformer runs on the GPU (the integer engine\'s WGSL kernels): the same bits as on the CPU, so every .lmz decodes anywhere.'
+      : 'Every model runs on the CPU integer engine, in the page\'s workers.';
+  } catch (e) {
+    badge.textContent = `CPU (${e?.message ?? e})`;
+  }
 }
 
 async function analyse(file) {

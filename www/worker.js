@@ -1,30 +1,65 @@
 // The only module that touches the wasm build: one file held, one job at a time.
-import init, * as lmzip from '../pkg/lmzip.js';
-import { openGpu, GpuModel } from './gpu.js';
+import { canSuspend, jobRunner } from './jspi.js';
 
 // The shipped models (integer engine, .lmzi), loaded once per worker; a missing one is simply
-// not offered. `?models=none` on the page (passed on to the worker) skips them, e.g. for quick tests.
+// not offered. `?models=none` on the page (passed on to the worker) skips them, e.g. for quick
+// tests; `?models=200k,3m` loads only those.
 const params = new URL(import.meta.url).searchParams;
-const NO_MODELS = params.get('models') === 'none';
+const MODELS = params.get('models');
 // `?gpu=on` also takes a software WebGPU adapter (slower than the CPU, but it proves the path);
 // `?gpu=off` never uses WebGPU.
 const GPU_MODE = params.get('gpu') ?? 'auto';
 
 /** The shipped models' names, listed by the build from models/ (none when offline). */
 async function modelNames() {
-  if (NO_MODELS) return [];
+  if (MODELS === 'none') return [];
   try {
     const res = await fetch(new URL('../pkg/models.json', import.meta.url));
-    return res.ok ? await res.json() : [];
+    const names = res.ok ? await res.json() : [];
+    return MODELS ? names.filter((n) => MODELS.split(',').includes(n)) : names;
   } catch {
     return [];
   }
 }
 
-/** The loaded models' .lmzi bytes by codec name, for the WebGPU path. */
-const modelFiles = new Map();
+/** The WebGPU adapter to try, `{name}`, or `{reason}` why the engine stays on the CPU here. */
+async function pickAdapter() {
+  if (GPU_MODE === 'off') return { reason: 'WebGPU off' };
+  if (!self.navigator?.gpu) return { reason: 'no WebGPU' };
+  // The GPU build waits for the GPU by suspending wasm (JavaScript Promise Integration).
+  if (!canSuspend) return { reason: 'this browser cannot suspend wasm (JSPI)' };
+  const adapter = await navigator.gpu.requestAdapter().catch(() => null);
+  if (!adapter) return { reason: 'no WebGPU adapter' };
+  const info = adapter.info || {};
+  const name = [info.vendor, info.architecture].filter(Boolean).join(' ') || 'unnamed adapter';
+  const software = adapter.isFallbackAdapter ?? info.isFallbackAdapter;
+  if (software && GPU_MODE !== 'on') return { reason: `WebGPU is software: ${name}` };
+  return { name: software ? `${name}, software` : name };
+}
 
-const ready = init().then(async () => {
+// The wasm build: the GPU one (the engine's WGSL kernels through wgpu, `pkg/gpu/`) when there is
+// a GPU to use, else the plain one (no wgpu in it, a smaller download). Both give the same bytes.
+let lmzip;
+/** Runs a prepared GPU job (null on the CPU build, or when the device failed to open). */
+let runJob = null;
+/** What runs the transformer here, for the badge: `{gpu, name}`. */
+let backend;
+
+const ready = (async () => {
+  const { reason, name } = await pickAdapter();
+  lmzip = await import(reason ? '../pkg/lmzip.js' : '../pkg/gpu/lmzip.js');
+  const exports = await lmzip.default();
+  backend = { gpu: false, name: `CPU (${reason})` };
+  if (!reason) {
+    const run = jobRunner(lmzip, exports);
+    try {
+      await run(() => lmzip.gpu_open_job(GPU_MODE === 'on'));
+      runJob = run;
+      backend = { gpu: true, name: `WebGPU (${name})` };
+    } catch (e) {
+      backend.name = `CPU (WebGPU failed: ${e?.message ?? e})`;
+    }
+  }
   for (const name of await modelNames()) {
     try {
       const res = await fetch(new URL(`../models/${name}/model.lmzi`, import.meta.url));
@@ -40,40 +75,33 @@ const ready = init().then(async () => {
         console.warn(`models/${name}/mix.prime: ${e.message ?? e}; mix-${name} starts from scratch`);
         lmzip.register_model(name, bytes);
       }
-      modelFiles.set(`lm-${name}`, bytes);
     } catch { /* offline or absent: the classical codecs still work */ }
   }
-});
+})();
 // The open file: its bytes live in wasm memory (sent once per file), with what was decoded from them.
 let session = null;
 
-// The WebGPU device (opened on first use; false without one, or after it failed) and the models on it.
-let gpu;
-const gpuModels = new Map();
-
-/** The model `codec` on WebGPU, or null when there is none to use. */
-async function gpuModel(codec) {
-  if (GPU_MODE === 'off' || !modelFiles.has(codec)) return null;
-  gpu ??= (await openGpu({ allowSoftware: GPU_MODE === 'on' }).catch(() => null)) ?? false;
-  if (!gpu) return null;
-  if (!gpuModels.has(codec)) gpuModels.set(codec, GpuModel.create(gpu.device, lmzip.float_model(modelFiles.get(codec))));
-  return gpuModels.get(codec);
+/**
+ * Runs session method `op` (`args`: {codec, mode, max, index}) on the GPU when this worker has
+ * one, else `cpu()`. The session moves into the GPU job and comes back when it has run.
+ */
+async function onDevice(op, args, progress, cpu) {
+  if (!runJob) return cpu();
+  try {
+    return await runJob(() => lmzip.gpu_session_job(session, op, args, progress));
+  } finally {
+    session = lmzip.gpu_take_session() ?? session;
+  }
 }
 
-/** Where the bits go: on WebGPU when there is one (any failure falls back to the CPU engine). */
+/** The model codec (`lm-<name>`) under a model or mixing codec, whose runs the GPU tracks. */
+const transformerOf = (codec) => codec.replace(/^mix-/, 'lm-');
+
+/** Where the bits go, with the device that computed them. */
 async function costs({ codec, max }, progress) {
-  try {
-    const model = await gpuModel(codec);
-    if (model) {
-      const values = await model.costs(session.stream(max), progress);
-      return { costs: values, backend: gpu.describe };
-    }
-  } catch (e) {
-    // A device that failed once (lost, out of memory, a kernel it cannot run) is not tried again.
-    console.warn(`WebGPU analysis failed, using the CPU: ${e?.message ?? e}`);
-    gpu = false;
-  }
-  return { costs: session.byte_costs(codec, max, progress), backend: 'CPU (integer engine)' };
+  const values = await onDevice('costs', { codec, max }, progress, () => session.byte_costs(codec, max, progress));
+  const gpu = runJob && lmzip.gpu_used(transformerOf(codec));
+  return { costs: values, backend: gpu ? backend.name : 'CPU (integer engine)' };
 }
 
 const ops = {
@@ -85,19 +113,26 @@ const ops = {
   },
   codecs() { return lmzip.codecs(); },
   inspect() { return session.inspect(); },
-  measure({ codec, mode }, progress) { return session.measure(codec, mode, progress); },
+  backend() { return backend; },
+  measure({ codec, mode }, progress) {
+    return onDevice('measure', { codec, mode }, progress, () => session.measure(codec, mode, progress));
+  },
   costs,
-  compress({ codec }) { return session.compress(codec); },
-  decompress() { return session.decompress(); },
+  compress({ codec }, progress) { return onDevice('compress', { codec }, progress, () => session.compress(codec)); },
+  decompress(_, progress) { return onDevice('decompress', {}, progress, () => session.decompress()); },
   defaultCodec() { return lmzip.default_codec(); },
   lmzCodecs() { return lmzip.lmz_codecs(); },
   generate(options, progress) { return session.generate(options, progress); },
   // Chunks of one .lmz are coded and decoded on every worker at once.
   plan({ codec }) { return session.plan(codec); },
-  compressChunk({ codec, index }) { return session.compress_chunk(codec, index); },
+  compressChunk({ codec, index }, progress) {
+    return onDevice('compressChunk', { codec, index }, progress, () => session.compress_chunk(codec, index));
+  },
   assemble({ codec, chunks }) { return session.assemble(codec, chunks); },
   chunkCount() { return session.chunk_count(); },
-  decompressChunk({ index }) { return session.decompress_chunk(index); },
+  decompressChunk({ index }, progress) {
+    return onDevice('decompressChunk', { index }, progress, () => session.decompress_chunk(index));
+  },
   join({ pieces }) { return session.join_chunks(pieces); },
 };
 
@@ -105,7 +140,7 @@ self.onmessage = async ({ data }) => {
   const { id, op, args } = data;
   try {
     await ready;
-    if (!['load', 'codecs', 'defaultCodec', 'lmzCodecs'].includes(op) && !session) throw new Error('no file loaded');
+    if (!['load', 'codecs', 'defaultCodec', 'lmzCodecs', 'backend'].includes(op) && !session) throw new Error('no file loaded');
     let last = 0;
     const progress = (f) => {
       const now = performance.now();

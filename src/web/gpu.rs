@@ -4,7 +4,7 @@
 //! mapped buffer suspends the wasm stack while the browser's event loop delivers it. Outside a
 //! job every model runs on the CPU: same bits, no waiting.
 
-use super::{js_err, lmz_err, PAGE_MAX_SIZE};
+use super::{js_err, lmz_err, FileSession, PAGE_MAX_SIZE};
 use crate::engine::gpu::{self, Adapters, Gpu};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
@@ -15,6 +15,7 @@ thread_local! {
     static PENDING: RefCell<Option<Job>> = const { RefCell::new(None) };
     static OUTCOME: RefCell<Option<Result<JsValue, JsError>>> = const { RefCell::new(None) };
     static DEVICE: RefCell<Option<std::sync::Arc<Gpu>>> = const { RefCell::new(None) };
+    static RETURNED: RefCell<Option<FileSession>> = const { RefCell::new(None) };
 }
 
 fn prepare(job: impl FnOnce() -> Result<JsValue, JsError> + 'static) {
@@ -104,4 +105,51 @@ pub fn gpu_decompress_job(bytes: Vec<u8>) {
 #[wasm_bindgen]
 pub fn gpu_used(codec: &str) -> bool {
     crate::codecs::lm::find(codec).is_some_and(|c| c.ran_on_gpu())
+}
+
+/// What a session job is asked: the arguments of the [`FileSession`] method it runs.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct SessionArgs {
+    codec: String,
+    mode: String,
+    max: usize,
+    index: usize,
+}
+
+/// Prepares a [`FileSession`] method that may run a model (`measure`, `costs`, `compress`,
+/// `decompress`, `compressChunk`, `decompressChunk`) as a job on the GPU. The session moves
+/// into the job and comes back through [`gpu_take_session`] once it ran, whatever its outcome.
+#[wasm_bindgen]
+pub fn gpu_session_job(
+    mut session: FileSession,
+    op: String,
+    args: JsValue,
+    progress: js_sys::Function,
+) -> Result<(), JsError> {
+    let a: SessionArgs = serde_wasm_bindgen::from_value(args).map_err(js_err)?;
+    prepare(move || {
+        let s = &mut session;
+        let bytes = |v: Vec<u8>| JsValue::from(js_sys::Uint8Array::from(&v[..]));
+        let out = match op.as_str() {
+            "measure" => s.measure(&a.codec, &a.mode, &progress),
+            "costs" => s
+                .byte_costs(&a.codec, a.max, &progress)
+                .map(|v| js_sys::Float32Array::from(&v[..]).into()),
+            "compress" => s.compress(&a.codec).map(bytes),
+            "decompress" => s.decompress().map(bytes),
+            "compressChunk" => s.compress_chunk(&a.codec, a.index).map(bytes),
+            "decompressChunk" => s.decompress_chunk(a.index).map(bytes),
+            _ => Err(JsError::new(&format!("{op} does not run on the GPU"))),
+        };
+        RETURNED.with(|r| *r.borrow_mut() = Some(session));
+        out
+    });
+    Ok(())
+}
+
+/// The session the last [`gpu_session_job`] took, handed back.
+#[wasm_bindgen]
+pub fn gpu_take_session() -> Option<FileSession> {
+    RETURNED.with(|r| r.borrow_mut().take())
 }

@@ -84,17 +84,19 @@ const GROUP: usize = 64;
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     let mut f = std::pin::pin!(f);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
+    for attempt in 0u32.. {
         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
             return v;
         }
-        yield_now();
+        yield_now(attempt);
     }
+    unreachable!("a wait of 2^32 turns")
 }
 
-/// Lets the GPU (and, in a browser, the event loop that delivers its results) make progress.
+/// Lets the GPU (and, in a browser, the event loop that delivers its results) make progress;
+/// `attempt` counts the turns this wait has taken already.
 #[cfg(not(target_arch = "wasm32"))]
-fn yield_now() {
+fn yield_now(_attempt: u32) {
     std::thread::sleep(std::time::Duration::from_millis(1));
 }
 
@@ -105,13 +107,13 @@ fn yield_now() {
 /// through `WebAssembly.promising` (see `web::gpu`); the engine's code stays synchronous and one
 /// for both targets.
 #[cfg(target_arch = "wasm32")]
-fn yield_now() {
+fn yield_now(attempt: u32) {
     #[link(wasm_import_module = "./jspi.js")]
     extern "C" {
-        fn lmzip_yield();
+        fn lmzip_yield(attempt: u32);
     }
-    // SAFETY: an import without arguments or results; it only suspends and resumes this stack.
-    unsafe { lmzip_yield() }
+    // SAFETY: an import of one integer and no result; it only suspends and resumes this stack.
+    unsafe { lmzip_yield(attempt) }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -156,13 +158,14 @@ fn wait_for<T>(device: &wgpu::Device, rx: &std::sync::mpsc::Receiver<T>) -> Resu
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|_| ())?;
     }
-    loop {
+    for attempt in 0u32.. {
         match rx.try_recv() {
             Ok(v) => return Ok(v),
-            Err(std::sync::mpsc::TryRecvError::Empty) => yield_now(),
+            Err(std::sync::mpsc::TryRecvError::Empty) => yield_now(attempt),
             Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(()),
         }
     }
+    Err(())
 }
 
 impl Gpu {
