@@ -46,8 +46,13 @@ let runJob = null;
 let backend;
 
 const ready = (async () => {
-  const { reason, name } = await pickAdapter();
-  lmzip = await import(reason ? '../pkg/lmzip.js' : '../pkg/gpu/lmzip.js');
+  let { reason, name } = await pickAdapter();
+  if (!reason) {
+    lmzip = await import('../pkg/gpu/lmzip.js').catch((e) => {
+      reason = `the GPU build did not load: ${e?.message ?? e}`;
+    });
+  }
+  lmzip ??= await import('../pkg/lmzip.js');
   const exports = await lmzip.default();
   backend = { gpu: false, name: `CPU (${reason})` };
   if (!reason) {

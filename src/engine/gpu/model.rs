@@ -19,9 +19,7 @@ impl Gpu {
         for lin in m.linears() {
             debug_assert_eq!(lin.id, offsets.len(), "linear maps in id order");
             offsets.push((bytes.len() / 4) as u32);
-            bytes.extend(lin.w.iter().map(|&v| v as u8));
-            // Packed maps are whole blocks of 8 outputs × pairs: already whole words.
-            bytes.resize(bytes.len().next_multiple_of(4), 0);
+            bytes.extend(dot4_layout(lin));
         }
         use wgpu::BufferUsages as U;
         let weights = self.buffer("weights", bytes.len(), U::STORAGE | U::COPY_DST);
@@ -80,6 +78,34 @@ impl Gpu {
             fell_back: AtomicBool::new(false),
         }
     }
+}
+
+/// `lin`'s weights as `linear.wgsl` reads them: for each block of 4 outputs, for each 4 inputs,
+/// the 4 outputs' words, each its 4 int8 weights of those inputs (zeros past the map's edges).
+fn dot4_layout(lin: &Linear) -> Vec<u8> {
+    let (n_in, n_out) = (lin.n_in, lin.n_out());
+    // The CPU's packed layout (src/engine/kernels.rs): blocks of 8 outputs, pairs of inputs.
+    let at = |o: usize, k: usize| -> u8 {
+        if o < n_out && k < n_in {
+            lin.w[(o / 8) * n_in * 8 + (k / 2) * 16 + (o % 8) * 2 + k % 2] as u8
+        } else {
+            0
+        }
+    };
+    let mut out = Vec::with_capacity(n_out.next_multiple_of(4) * n_in.next_multiple_of(4));
+    for block in 0..n_out.div_ceil(4) {
+        for q in 0..n_in.div_ceil(4) {
+            for o in block * 4..block * 4 + 4 {
+                out.extend((q * 4..q * 4 + 4).map(|k| at(o, k)));
+            }
+        }
+    }
+    out
+}
+
+/// The workgroups of a linear product: 4 outputs per invocation, a row per grid line.
+fn linear_grid(n_out: usize, rows: usize) -> (u32, u32) {
+    (n_out.div_ceil(4 * GROUP) as u32, rows as u32)
 }
 
 /// A model's weights on a GPU, and the submissions that run its steps there.
@@ -209,7 +235,7 @@ impl GpuModel {
         let bytes = rows * n_out * 4;
         use wgpu::BufferUsages as U;
         let out = io.get(gpu, "sums", bytes, U::STORAGE | U::COPY_SRC);
-        let groups = (n_out.div_ceil(GROUP) as u32, rows as u32);
+        let groups = linear_grid(n_out, rows);
         let buffers = [&dims, &self.weights, &x, &out];
         self.dispatch(
             &mut io,
@@ -244,11 +270,7 @@ impl GpuModel {
         let linear = [&dims, &self.weights, &x, &sums];
         let table = [&tdims, &self.exp2, &sums, &sc.both, &ex, &out];
         let passes = [
-            (
-                &gpu.linear,
-                &linear[..],
-                ((VOCAB / GROUP) as u32, rows as u32),
-            ),
+            (&gpu.linear, &linear[..], linear_grid(VOCAB, rows)),
             (&gpu.table, &table[..], (rows as u32, 1)),
         ];
         self.dispatch(&mut io, &passes, &[(&out, bytes)], |view| {
@@ -333,7 +355,7 @@ impl GpuModel {
         let mid = [&mdims, &inner, s1, &ex1, &self.gelu, &eh, &hidden];
         let fc2 = [&dims2, w, &hidden, &s2];
         let norm2 = [&ndims2, &x1, &ex1, &s2, s_2, &eh, &ln2.0, &x2, &ex2];
-        let grid = |n: usize| (n.div_ceil(GROUP) as u32, rows as u32);
+        let grid = |n: usize| linear_grid(n, rows);
         let each_row = (rows as u32, 1);
         let passes = [
             (&gpu.linear, &out[..], grid(d)),
@@ -405,7 +427,7 @@ impl GpuModel {
             let e = io.get(gpu, names[4], rows * 4, U::STORAGE | U::COPY_SRC);
             bufs.push((dims, pdims, sums, out, e, lin.id));
         }
-        let groups = (d.div_ceil(GROUP) as u32, rows as u32);
+        let groups = linear_grid(d, rows);
         let bound: Vec<[&wgpu::Buffer; 4]> = bufs
             .iter()
             .map(|b| [&b.0, &self.weights, &x, &b.2])
