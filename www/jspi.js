@@ -29,7 +29,7 @@ function nextTask() {
   });
 }
 
-/** True when this browser can run the GPU build (JSPI and WebGPU). */
+/** True when this browser can suspend wasm (JSPI), which the GPU build needs to wait for a GPU. */
 export const canSuspend = typeof WebAssembly.Suspending === 'function'
   && typeof WebAssembly.promising === 'function';
 

@@ -119,7 +119,8 @@ struct SessionArgs {
 
 /// Prepares a [`FileSession`] method that may run a model (`measure`, `costs`, `compress`,
 /// `decompress`, `compressChunk`, `decompressChunk`) as a job on the GPU. The session moves
-/// into the job and comes back through [`gpu_take_session`] once it ran, whatever its outcome.
+/// into the job and comes back through [`gpu_take_session`] once it ran (or was refused),
+/// whatever its outcome.
 #[wasm_bindgen]
 pub fn gpu_session_job(
     mut session: FileSession,
@@ -127,7 +128,13 @@ pub fn gpu_session_job(
     args: JsValue,
     progress: js_sys::Function,
 ) -> Result<(), JsError> {
-    let a: SessionArgs = serde_wasm_bindgen::from_value(args).map_err(js_err)?;
+    let a: SessionArgs = match serde_wasm_bindgen::from_value(args) {
+        Ok(a) => a,
+        Err(e) => {
+            RETURNED.with(|r| *r.borrow_mut() = Some(session));
+            return Err(js_err(e));
+        }
+    };
     prepare(move || {
         let s = &mut session;
         let bytes = |v: Vec<u8>| JsValue::from(js_sys::Uint8Array::from(&v[..]));
