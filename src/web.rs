@@ -343,10 +343,12 @@ fn byte_arrays(list: &js_sys::Array) -> Vec<Vec<u8>> {
 pub fn engine_table_hash(model: &[u8], input: &[u8]) -> Result<String, JsError> {
     let w = crate::engine::IntWeights::from_bytes(model).map_err(js_err)?;
     let m = crate::engine::IntModel::new(&w).map_err(js_err)?;
-    Ok(crate::engine::table_hash(&m, input)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hex(&crate::engine::table_hash(&m, input)))
+}
+
+/// A digest as lowercase hex, as `tests/data/engine-golden.txt` holds it.
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Codecs that can make `.lmz` files here (classical ones and integer-engine models).

@@ -4,7 +4,7 @@
 //! mapped buffer suspends the wasm stack while the browser's event loop delivers it. Outside a
 //! job every model runs on the CPU: same bits, no waiting.
 
-use super::{js_err, lmz_err, FileSession, PAGE_MAX_SIZE};
+use super::{hex, js_err, lmz_err, FileSession, PAGE_MAX_SIZE};
 use crate::engine::gpu::{self, Adapters, Gpu};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
@@ -70,15 +70,11 @@ pub fn gpu_table_hash_job(model: Vec<u8>, input: Vec<u8>) {
         let w = crate::engine::IntWeights::from_bytes(&model).map_err(js_err)?;
         let m = crate::engine::IntModel::new(&w).map_err(js_err)?;
         let gm = g.load(&m);
-        let hex: String = gm
-            .table_hash(&m, &input)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = gm.table_hash(&m, &input);
         if gm.fell_back() {
             return Err(JsError::new("the GPU failed; the CPU computed the tables"));
         }
-        Ok(hex.into())
+        Ok(hex(&digest).into())
     });
 }
 

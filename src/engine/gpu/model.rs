@@ -514,6 +514,24 @@ impl GpuModel {
     }
 }
 
+impl GpuModel {
+    /// Runs `block` on each run of at most [`MAX_ROWS`] of `rows` rows, in order; false, with
+    /// the fallback noted, at the first that fails (the CPU then does every row).
+    fn in_blocks(
+        &self,
+        rows: usize,
+        mut block: impl FnMut(usize, usize) -> Result<(), ()>,
+    ) -> bool {
+        for r0 in (0..rows).step_by(MAX_ROWS) {
+            if block(r0, (r0 + MAX_ROWS).min(rows)).is_err() {
+                self.fell_back.store(true, Ordering::Relaxed);
+                return false;
+            }
+        }
+        true
+    }
+}
+
 impl Products for &GpuModel {
     fn linear(&self, lin: &Linear, x: &[i16], rows: usize, sums: &mut [i32]) {
         let (n_in, n_out) = (lin.n_in, lin.n_out());
@@ -564,21 +582,13 @@ impl Products for &GpuModel {
         // Straight into the outputs: they are only written, so after a failure the CPU path
         // overwrites every row from the untouched inputs.
         let mut outs = outs;
-        for r0 in (0..ex.len()).step_by(MAX_ROWS) {
-            let r1 = (r0 + MAX_ROWS).min(ex.len());
+        self.in_blocks(ex.len(), |r0, r1| {
             let at: Vec<u32> = (r0..r1).map(|r| pos(r) as u32).collect();
             let parts = outs
                 .each_mut()
                 .map(|(o, e)| (&mut o[r0 * d..r1 * d], &mut e[r0..r1]));
-            if self
-                .project_of(m, l, &x[r0 * d..r1 * d], &ex[r0..r1], &at, parts)
-                .is_err()
-            {
-                self.fell_back.store(true, Ordering::Relaxed);
-                return false;
-            }
-        }
-        true
+            self.project_of(m, l, &x[r0 * d..r1 * d], &ex[r0..r1], &at, parts)
+        })
     }
 
     fn finish_layer(
@@ -599,16 +609,12 @@ impl Products for &GpuModel {
         };
         // Into a copy: after a failure the CPU path redoes every row from untouched inputs.
         let mut outputs = (x.to_vec(), ex.to_vec());
-        for r0 in (0..ea.len()).step_by(MAX_ROWS) {
-            let r1 = (r0 + MAX_ROWS).min(ea.len());
+        let done = self.in_blocks(ea.len(), |r0, r1| {
             let (xo, eo) = (&mut outputs.0[r0 * d..r1 * d], &mut outputs.1[r0..r1]);
-            if self
-                .finish_of(m, li, &a[r0 * d..r1 * d], &ea[r0..r1], xo, eo)
-                .is_err()
-            {
-                self.fell_back.store(true, Ordering::Relaxed);
-                return false;
-            }
+            self.finish_of(m, li, &a[r0 * d..r1 * d], &ea[r0..r1], xo, eo)
+        });
+        if !done {
+            return false;
         }
         x.copy_from_slice(&outputs.0);
         ex.copy_from_slice(&outputs.1);
@@ -629,25 +635,16 @@ impl Products for &GpuModel {
         let mut freqs = vec![0u32; ex.len().min(MAX_ROWS) * VOCAB];
         // Every row's frequencies first: a failure part-way leaves the whole to the CPU.
         let mut tables = Vec::with_capacity(ex.len());
-        for r0 in (0..ex.len()).step_by(MAX_ROWS) {
-            let r1 = (r0 + MAX_ROWS).min(ex.len());
-            if self
-                .tables_of(m, &x[r0 * d..r1 * d], &ex[r0..r1], &mut freqs)
-                .is_err()
-            {
-                self.fell_back.store(true, Ordering::Relaxed);
-                return false;
-            }
+        let done = self.in_blocks(ex.len(), |r0, r1| {
+            self.tables_of(m, &x[r0 * d..r1 * d], &ex[r0..r1], &mut freqs)?;
             for f in freqs[..(r1 - r0) * VOCAB].chunks_exact(VOCAB) {
-                match FreqTable::from_freqs(f) {
-                    Ok(t) => tables.push(t),
-                    // Never from this kernel; a broken driver costs speed, not bytes.
-                    Err(_) => {
-                        self.fell_back.store(true, Ordering::Relaxed);
-                        return false;
-                    }
-                }
+                // Never invalid from this kernel; a broken driver costs speed, not bytes.
+                tables.push(FreqTable::from_freqs(f).map_err(|_| ())?);
             }
+            Ok(())
+        });
+        if !done {
+            return false;
         }
         for (r, t) in tables.into_iter().enumerate() {
             visit(r, t);
