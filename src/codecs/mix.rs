@@ -16,9 +16,10 @@ use std::sync::{LazyLock, RwLock};
 /// Format version in the tag's high nibble: a later change to the models is a new version.
 /// Version 2 slid the transformer's window (see [`regions`]) and tagged hashed contexts;
 /// version 3 added text contexts (word trigram, column, letters, indirect, sparse, brackets),
-/// a linear input per context and a mixer selector by how many contexts are known. Earlier
+/// a linear input per context and a mixer selector by how many contexts are known; version 4
+/// added the image pixel predictor (a linear predictor over a pixel's neighbours). Earlier
 /// versions' payloads are refused with a clear error.
-const VERSION: u8 = 3;
+const VERSION: u8 = 4;
 
 /// Context mixing, with or without a transformer prior.
 pub struct MixCodec {
@@ -584,7 +585,8 @@ mod tests {
     }
 
     /// The mixer's output on a fixed input is pinned by `tests/data/mix-golden.txt` (cm and
-    /// mix-200k with the shipped model and primes, and cm on a synthetic audio signal); the wasm and browser tests check that the
+    /// mix-200k with the shipped model and primes, and cm on a synthetic audio signal and
+    /// image patch); the wasm and browser tests check that the
     /// same `.lmz` bytes come out there. `LMZIP_UPDATE_GOLDEN=1` rewrites it.
     #[test]
     fn golden_payload_hashes() {
@@ -610,11 +612,23 @@ mod tests {
             })
             .collect();
         let audio = Layout::Audio { sample_rate: 8000 };
+        // A 64×32 patch of a diagonal ramp with a little noise (the pixel predictor's path).
+        let patch: Vec<u8> = (0..2048u32)
+            .map(|i| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (i % 64 + i / 64 * 3 + (x >> 30)) as u8
+            })
+            .collect();
+        let image = Layout::Image {
+            width: 64,
+            height: 32,
+        };
         let got = format!(
-            "cm {}\nmix-200k {}\ncm-audio {}\n",
+            "cm {}\nmix-200k {}\ncm-audio {}\ncm-image {}\n",
             hex(&CM.compress(input, &Layout::Bytes).unwrap()),
             hex(&mix.compress(input, &Layout::Bytes).unwrap()),
-            hex(&CM.compress(&tone, &audio).unwrap())
+            hex(&CM.compress(&tone, &audio).unwrap()),
+            hex(&CM.compress(&patch, &image).unwrap())
         );
         let golden = root.join("tests/data/mix-golden.txt");
         if std::env::var_os("LMZIP_UPDATE_GOLDEN").is_some() {

@@ -23,6 +23,23 @@ pub struct Counters {
     limit: u32,
 }
 
+/// Asks the CPU to bring the cache line holding `v[i]` closer (a hint: no effect on results;
+/// nothing where the target has no such instruction).
+#[inline(always)]
+fn prefetch<T>(v: &[T], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(x) = v.get(i) {
+        // SAFETY: a prefetch reads nothing architecturally; the address is inside `v`.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                std::ptr::from_ref(x).cast(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (v, i);
+}
+
 /// A fresh slot: probability ½, empty history, nothing seen.
 const FRESH: u32 = 1 << 31 | 1 << 8;
 
@@ -133,6 +150,13 @@ impl Apm {
     /// Replaces every knot; `knots` must have this map's length.
     pub fn set_knots(&mut self, knots: &[u16]) {
         self.knots.copy_from_slice(knots);
+    }
+
+    /// Prefetches context `cx`'s knots (for a refinement soon).
+    #[inline]
+    pub fn prefetch(&self, cx: usize) {
+        prefetch(&self.knots, cx * 33);
+        prefetch(&self.knots, cx * 33 + 32);
     }
 
     /// The refined 12-bit probability of `p` in context `cx`.

@@ -142,7 +142,11 @@ impl Predictor {
     }
 
     fn fresh(kind: Kind, len: usize, start: Option<&Learned>) -> Self {
-        let top = (usize::BITS - len.max(1).leading_zeros() + 4).clamp(12, 22);
+        // Text's high orders make many contexts: room for each nibble of the input. Pixels and
+        // samples repeat their contexts, and code as well with an eighth of that (measured on
+        // dev images and audio, whole and chunked), in less memory and less time.
+        let room = if kind == Kind::Bytes { 4 } else { 1 };
+        let top = (usize::BITS - len.max(1).leading_zeros() + room).clamp(12, 22);
         let bits = std::array::from_fn(|i| top - 2 * u32::from(SMALL.contains(&i)));
         let hashed = bits
             .iter()
@@ -183,7 +187,14 @@ impl Predictor {
             base: [0; COUNT],
             slots: [0; COUNT + 2],
             matcher: Matcher::new(len),
-            samples: SampleModel::default(),
+            samples: match kind {
+                Kind::Image { width } => {
+                    let mut m = SampleModel::for_images();
+                    m.end_pixel(None, &[], width);
+                    m
+                }
+                _ => SampleModel::default(),
+            },
             prior: None,
             prior_p: 2048,
             prior_apm: Apm::new(256, 6),
@@ -208,7 +219,7 @@ impl Predictor {
         });
         self.c0 = 1;
         self.bitpos = 0;
-        if self.kind == Kind::Audio {
+        if self.kind != Kind::Bytes {
             self.samples.begin_byte();
         }
         self.set_bases();
@@ -231,7 +242,7 @@ impl Predictor {
             self.indirect[i].update(self.histories[i], bit);
         }
         self.matcher.update(bit);
-        if self.kind == Kind::Audio {
+        if self.kind != Kind::Bytes {
             self.samples.update(bit);
         }
         if self.prior.is_some() {
@@ -258,9 +269,16 @@ impl Predictor {
         self.hist.push(b);
         self.kind
             .contexts(&self.hist, &mut self.history, &mut self.cx);
+        // The next byte's first knots (hints, as in `predict`).
+        let c2 = self.hist.len().checked_sub(2).map_or(0, |i| self.hist[i]);
+        self.apm1.prefetch(usize::from(b) << 8 | 1);
+        self.apm2
+            .prefetch(contexts::hash(c2.into(), b.into()) as usize & 0xFF00 | 1);
         self.matcher.end_byte(&self.hist);
-        if self.kind == Kind::Audio {
-            self.samples.end_byte(b);
+        match self.kind {
+            Kind::Audio => self.samples.end_byte(b),
+            Kind::Image { width } => self.samples.end_pixel(Some(b), &self.hist, width),
+            Kind::Bytes => {}
         }
         if self.hist.len() == LAYER1_SETTLED {
             self.layer1.set_rate(LAYER1_RATE);
@@ -328,7 +346,7 @@ impl Predictor {
         }
         self.matcher
             .predict(self.c0, self.bitpos, &mut |x| m.add(x));
-        if self.kind == Kind::Audio {
+        if self.kind != Kind::Bytes {
             let (dist, table) = self.samples.predict(self.c0, self.bitpos);
             m.add(stretch(dist));
             m.add(stretch(table));
@@ -369,7 +387,7 @@ impl Predictor {
         let c3 = self.hist.len().checked_sub(3).map_or(0, |i| self.hist[i]);
         m.select(
             7,
-            if self.kind == Kind::Audio {
+            if self.kind != Kind::Bytes {
                 self.samples.slot()
             } else {
                 (contexts::hash(contexts::hash(c3.into(), c2 as u32), c1 as u32) >> 22) as usize
@@ -392,12 +410,18 @@ impl Predictor {
         m2.select(3, c2);
         let p = squash(m2.mix().iter().sum::<i32>() >> 2);
         self.p_mix = p;
+        let h2 = contexts::hash(c2 as u32, c1 as u32) as usize & 0xFF00;
         let a0 = self.apm0.refine(p, c0);
         let a1 = self.apm1.refine(p, c1 << 8 | c0);
-        let a2 = self.apm2.refine(
-            p,
-            (contexts::hash(c2 as u32, c1 as u32) as usize & 0xFF00) | c0,
-        );
+        let a2 = self.apm2.refine(p, h2 | c0);
+        // The next bit's knots, whichever this bit is, while this bit is coded (the maps are
+        // larger than the cache; hints only, the results do not depend on them).
+        if self.bitpos < 7 {
+            for next in [c0 << 1, c0 << 1 | 1] {
+                self.apm1.prefetch(c1 << 8 | next);
+                self.apm2.prefetch(h2 | next);
+            }
+        }
         let p = (p + a0 + 3 * a1 + 3 * a2 + 4) >> 3;
         self.p = p.clamp(1, 4095);
     }
