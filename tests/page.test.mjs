@@ -48,9 +48,9 @@ async function tableSizes(page) {
   return new Map(cells.map((c) => [`${c.codec}|${c.mode}`, c]));
 }
 
-async function waitDone(page, name) {
+async function waitDone(page, name, timeout = 180_000) {
   const sel = name ? `#results[data-complete="true"][data-file="${name}"]` : '#results[data-complete="true"]';
-  await page.waitForSelector(sel, { timeout: 180_000 });
+  await page.waitForSelector(sel, { timeout });
 }
 
 /** Drops bytes made inside the page (no transfer from Node) onto the drop zone. */
@@ -132,7 +132,8 @@ test('on WebGPU (?gpu=on, the software adapter) the page runs the GPU build: the
   for (const gpu of ['on', 'off']) {
     const { page, errors } = await openPage({ models: true, query: `models=200k&gpu=${gpu}` });
     await page.setInputFiles('#file', text);
-    await waitDone(page, 'gpu.txt');
+    // Every codec on SwiftShader, a CPU-drawn GPU: about 150 s on two idle cores.
+    await waitDone(page, 'gpu.txt', 600_000);
     await page.selectOption('#bits-codec', 'lm-200k');
     await page.waitForSelector('#bits-info[data-codec="lm-200k"][data-mean]', { timeout: 300_000 });
     const bits = await page.$eval('#bits-info', (e) => ({ ...e.dataset }));
