@@ -3,7 +3,8 @@
 //! Per bit the inputs are: order-0 and order-1 counters, the hashed context models of
 //! [`Kind::contexts`], the match model, and (when given) the transformer's distribution for
 //! the byte, turned exactly into the probability of this bit given the bits before it; for
-//! audio also a linear predictor's distribution for the sample ([`SampleModel`]).
+//! audio and images also a linear predictor's distribution for the sample or pixel
+//! ([`SampleModel`], over past samples or a pixel's neighbours).
 //! A first mixer layer with nine weight-set selectors ([`SETS`]), a second that mixes their
 //! outputs with four selectors ([`SETS2`]) and averages those, then three APM stages.
 
