@@ -36,10 +36,10 @@ pub struct SampleModel {
     /// The last samples, centred (−128..=127), newest first (images: the neighbours).
     x: [i32; ORDER],
     energy: i64,
-    /// Prediction of the next sample and mean absolute error, both in units of 1/256 sample.
+    /// Prediction of the next sample, in units of 1/256 sample.
     pred: i32,
-    spread: i32,
-    /// Images only: the spread per activity level, and the next pixel's level.
+    /// Mean absolute error (1/256 sample) per level of local activity (audio: level 0 only),
+    /// and the next value's level.
     spreads: [i32; ACTIVITY],
     activity: usize,
     /// The weight update's step, as a shift.
@@ -59,9 +59,8 @@ impl Default for SampleModel {
             x: [0; ORDER],
             energy: 0,
             pred: 0,
-            spread: 8 << 8,
             spreads: [8 << 8; ACTIVITY],
-            activity: usize::MAX,
+            activity: 0,
             step: STEP,
             cdf: [0; 257],
             table: Counters::new(8 * BUCKETS, 1023),
@@ -78,7 +77,6 @@ impl SampleModel {
         w[PIXEL_INPUTS - 1] = 1 << 16;
         Self {
             w,
-            activity: 0,
             step: PIXEL_STEP,
             ..Self::default()
         }
@@ -96,7 +94,7 @@ impl SampleModel {
 
     /// The logistic's scale in 1/256 sample (mean absolute deviation ≈ 1.39 scales).
     fn scale(&self) -> i32 {
-        ((self.spread * 184) >> 8).max(64)
+        ((self.spreads[self.activity] * 184) >> 8).max(64)
     }
 
     /// Predicts the next sample and its distribution.
@@ -135,12 +133,12 @@ impl SampleModel {
         ((p as i32).clamp(1, 4095), self.table.p(self.slot))
     }
 
-    /// Trains the table on the coded bit.
     /// The table slot of the last prediction: bit position and distance (a mixer context).
     pub fn slot(&self) -> usize {
         self.slot
     }
 
+    /// Trains the table on the coded bit.
     pub fn update(&mut self, bit: u32) {
         self.table.update(self.slot, bit);
     }
@@ -164,10 +162,8 @@ impl SampleModel {
             let step = ((i64::from(err) * i64::from(x)) << (8 - self.step)) / norm;
             *w = (i64::from(*w) + step).clamp(-(4 << 16), 4 << 16) as i32;
         }
-        match self.spreads.get_mut(self.activity) {
-            Some(spread) => *spread += (err.abs() - *spread) >> 3,
-            None => self.spread += (err.abs() - self.spread) >> 3,
-        }
+        let spread = &mut self.spreads[self.activity];
+        *spread += (err.abs() - *spread) >> 3;
         s
     }
 
@@ -210,7 +206,6 @@ impl SampleModel {
         let act = (l - ul).abs() + (u - ul).abs() + (u - ur).abs() + (l - ll).abs();
         self.activity =
             (u32::BITS - (act as u32).leading_zeros()).min(ACTIVITY as u32 - 1) as usize;
-        self.spread = self.spreads[self.activity];
     }
 }
 
@@ -240,7 +235,7 @@ mod tests {
         }
         // Most of the last 2,000 samples' 16,000 bits are predicted with > 95 % certainty.
         assert!(sure > 12_000, "{sure}");
-        assert!(m.spread < 256, "spread {}", m.spread);
+        assert!(m.spreads[0] < 256, "spread {}", m.spreads[0]);
     }
 
     #[test]
