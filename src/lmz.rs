@@ -226,8 +226,10 @@ fn unknown(name: &str) -> LmzError {
     }
 }
 
+/// The codec `compress` runs for `name` (one of [`codec_names`]; looked up alone, so that only
+/// its model is loaded).
 pub(crate) fn codec_for(name: &str) -> Result<&'static dyn codecs::Codec, LmzError> {
-    if !codec_names().contains(&name) || name == STORED {
+    if name == STORED || name.ends_with(codecs::lm::FLOAT_SUFFIX) {
         return Err(unknown(name));
     }
     codecs::by_name(name)

@@ -400,7 +400,8 @@ fn train_cmd(a: TrainArgs) -> Res<()> {
 
 /// Registers every model found in `models/<name>/`: `model.lmzi` as codec `lm-<name>` (integer
 /// engine) and `model.lmzw` as `lm-<name>-float` (analysis), looking
-/// under $LMZIP_MODELS, ./models, and the source tree this binary was built from.
+/// under $LMZIP_MODELS, ./models, and the source tree this binary was built from. Each loads
+/// when a command first needs it.
 fn load_models() {
     let mut roots: Vec<PathBuf> = Vec::new();
     if let Some(dir) = std::env::var_os("LMZIP_MODELS") {
@@ -423,28 +424,36 @@ fn load_models() {
             if !files.iter().any(|f| f.is_file()) || !seen.insert(name.clone()) {
                 continue;
             }
-            // The mixing codec's learned starting state, where the model has one.
-            let prime_path = dir.join("mix.prime");
-            let prime = std::fs::read(&prime_path).ok();
-            for file in files.iter().filter(|f| f.is_file()) {
-                let primed = |prime: Option<&[u8]>| {
-                    std::fs::read(file)
-                        .map_err(|e| e.to_string())
-                        .and_then(|b| {
-                            codecs::lm::register_primed(&name, &b, prime)
-                                .map(|_| ())
-                                .map_err(|e| e.to_string())
-                        })
+            for file in files.into_iter().filter(|f| f.is_file()) {
+                let names = if file.extension().is_some_and(|e| e == "lmzi") {
+                    vec![format!("lm-{name}"), format!("mix-{name}")]
+                } else {
+                    vec![format!("lm-{name}{}", codecs::lm::FLOAT_SUFFIX)]
                 };
-                let mut done = primed(prime.as_deref());
-                if let (Err(e), Some(_)) = (&done, &prime) {
-                    // A prime that does not fit: the model still loads, its mix starts cold.
-                    eprintln!("lmzip: skipping {}: {e}", prime_path.display());
-                    done = primed(None);
-                }
-                if let Err(e) = done {
-                    eprintln!("lmzip: skipping model {}: {e}", file.display());
-                }
+                // The mixing codec's learned starting state, where the model has one.
+                let prime_path = dir.join("mix.prime");
+                let name = name.clone();
+                codecs::lm::register_lazy(names, move || {
+                    let prime = std::fs::read(&prime_path).ok();
+                    let primed = |prime: Option<&[u8]>| {
+                        std::fs::read(&file)
+                            .map_err(|e| e.to_string())
+                            .and_then(|b| {
+                                codecs::lm::register_primed(&name, &b, prime)
+                                    .map(|_| ())
+                                    .map_err(|e| e.to_string())
+                            })
+                    };
+                    let mut done = primed(prime.as_deref());
+                    if let (Err(e), Some(_)) = (&done, &prime) {
+                        // A prime that does not fit: the model still loads, its mix starts cold.
+                        eprintln!("lmzip: skipping {}: {e}", prime_path.display());
+                        done = primed(None);
+                    }
+                    if let Err(e) = done {
+                        eprintln!("lmzip: skipping model {}: {e}", file.display());
+                    }
+                });
             }
         }
     }
@@ -1072,20 +1081,29 @@ fn generate_cmd(a: &GenArgs) -> Res<()> {
 }
 
 fn selected_codecs(only: &[String]) -> Res<Vec<&'static dyn codecs::Codec>> {
+    let mut named = Vec::with_capacity(only.len());
     for name in only {
-        if codecs::by_name(name).is_none() {
-            return Err(format!("unknown codec {name:?}").into());
-        }
+        named.push(codecs::by_name(name).ok_or(format!("unknown codec {name:?}"))?);
+    }
+    if !named.is_empty() {
+        // In the full list's order (classical codecs, models, mixes), each once, loading only
+        // the named codecs' models.
+        let classical = codecs::classical();
+        let rank = |c: &&dyn codecs::Codec| {
+            let name = c.name();
+            match classical.iter().position(|k| k.name() == name) {
+                Some(i) => (0, i, name),
+                None if codecs::lm::find(name).is_some() => (1, 0, name),
+                None => (2, 0, name),
+            }
+        };
+        named.sort_by_key(rank);
+        named.dedup_by_key(|c| c.name());
+        return Ok(named);
     }
     Ok(codecs::all()
         .into_iter()
-        .filter(|c| {
-            if only.is_empty() {
-                !c.name().ends_with(codecs::lm::FLOAT_SUFFIX)
-            } else {
-                only.iter().any(|n| n == c.name())
-            }
-        })
+        .filter(|c| !c.name().ends_with(codecs::lm::FLOAT_SUFFIX))
         .collect())
 }
 

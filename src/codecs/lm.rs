@@ -15,7 +15,7 @@ use crate::container::ModelId;
 use crate::engine::{IntLanes, IntModel, IntSession, IntWeights, Products};
 use crate::modality::Layout;
 use crate::model::{self, FloatModel, ModelConfig, Session, Weights, VOCAB};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 /// Suffix of the float analysis codec's name.
 pub const FLOAT_SUFFIX: &str = "-float";
@@ -615,19 +615,63 @@ pub fn register_primed(
     Ok(codec)
 }
 
-/// Every registered model codec.
+/// A model file found but not loaded yet: the codec names it gives, and what registers them.
+struct Pending {
+    names: Vec<String>,
+    load: Box<dyn FnOnce() + Send>,
+}
+
+static PENDING: Mutex<Vec<Pending>> = Mutex::new(Vec::new());
+
+/// Makes the codecs `names` known without loading their model: `load` registers them (with
+/// [`register_primed`]) when one of them is first looked up, or when every codec is listed.
+/// The CLI finds every model file at start-up; reading and checking them all (about 36 MB)
+/// would cost each command a quarter of a second, whichever codec it uses.
+pub fn register_lazy(names: Vec<String>, load: impl FnOnce() + Send + 'static) {
+    PENDING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Pending {
+            names,
+            load: Box::new(load),
+        });
+}
+
+/// Loads the pending models that give codec `name`, or all of them for `None`.
+pub(crate) fn load_pending(name: Option<&str>) {
+    // Held while loading, so that a lookup on another thread waits for the codec instead of
+    // missing it.
+    let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    let mut i = 0;
+    while i < pending.len() {
+        if name.is_none_or(|n| pending[i].names.iter().any(|p| p == n)) {
+            (pending.remove(i).load)();
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// Every registered model codec (loading any still pending).
 pub fn registered() -> Vec<&'static LmCodec> {
+    load_pending(None);
     MODELS.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// The registered model codec called `name` (e.g. `lm-200k`), if any.
 pub fn find(name: &str) -> Option<&'static LmCodec> {
-    MODELS
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .copied()
-        .find(|c| c.name == name)
+    let found = || {
+        MODELS
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .find(|c| c.name == name)
+    };
+    found().or_else(|| {
+        load_pending(Some(name));
+        found()
+    })
 }
 
 #[cfg(test)]
@@ -696,6 +740,30 @@ pub(crate) mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_lazy_model_loads_when_one_of_its_codecs_is_first_looked_up() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static LOADS: AtomicUsize = AtomicUsize::new(0);
+        let names = vec!["lm-lazy".to_string(), "mix-lazy".to_string()];
+        register_lazy(names, || {
+            LOADS.fetch_add(1, Ordering::SeqCst);
+            register("lazy", &tiny_int_weights(9)).unwrap();
+        });
+        // Other names do not load it (a test listing every codec on another thread may have).
+        assert!(find("lm-lazy-other").is_none());
+        assert!(super::super::by_name("gzip").is_some());
+        assert!(LOADS.load(Ordering::SeqCst) <= 1);
+        // Its mix's name does, once; then both codecs are there.
+        assert_eq!(
+            super::super::mix::find("mix-lazy").unwrap().name(),
+            "mix-lazy"
+        );
+        assert_eq!(find("lm-lazy").unwrap().name(), "lm-lazy");
+        assert_eq!(LOADS.load(Ordering::SeqCst), 1);
+        assert!(registered().iter().any(|c| c.name() == "lm-lazy"));
+        assert_eq!(LOADS.load(Ordering::SeqCst), 1);
     }
 
     #[test]

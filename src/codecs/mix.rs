@@ -377,8 +377,13 @@ pub(crate) fn add(codec: &'static MixCodec) {
     list.push(codec);
 }
 
-/// `cm`, then every registered `mix-<model>`.
+/// `cm`, then every registered `mix-<model>` (loading any model still pending).
 pub fn registered() -> Vec<&'static MixCodec> {
+    super::lm::load_pending(None);
+    loaded()
+}
+
+fn loaded() -> Vec<&'static MixCodec> {
     let mut v = vec![&*CM];
     v.extend(
         MIXES
@@ -392,7 +397,11 @@ pub fn registered() -> Vec<&'static MixCodec> {
 
 /// The mixing codec called `name`, if any.
 pub fn find(name: &str) -> Option<&'static MixCodec> {
-    registered().into_iter().find(|c| c.name == name)
+    let found = || loaded().into_iter().find(|c| c.name == name);
+    found().or_else(|| {
+        super::lm::load_pending(Some(name));
+        found()
+    })
 }
 
 #[cfg(test)]

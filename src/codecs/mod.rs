@@ -173,7 +173,13 @@ pub fn model_of(name: &str) -> Option<&'static lm::LmCodec> {
 
 /// Looks a codec up by name (classical or a registered model).
 pub fn by_name(name: &str) -> Option<&'static dyn Codec> {
-    all().into_iter().find(|c| c.name() == name)
+    // Only the model this name needs is loaded (see [`lm::register_lazy`]).
+    classical()
+        .iter()
+        .copied()
+        .find(|c| c.name() == name)
+        .or_else(|| lm::find(name).map(|c| c as &'static dyn Codec))
+        .or_else(|| mix::find(name).map(|c| c as &'static dyn Codec))
 }
 
 /// Reads a whole decoder stream, failing once it passes `max_len` bytes.
