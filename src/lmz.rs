@@ -201,11 +201,15 @@ pub fn codec_names() -> Vec<&'static str> {
     names.extend(
         codecs::all()
             .into_iter()
-            .filter(|c| c.accepts(&Layout::Bytes))
-            .map(|c| c.name())
-            .filter(|n| !n.ends_with(codecs::lm::FLOAT_SUFFIX)),
+            .filter(|&c| makes_files(c))
+            .map(|c| c.name()),
     );
     names
+}
+
+/// Whether `compress` runs `codec`: one for any bytes, and portable (not the float path).
+fn makes_files(codec: &dyn codecs::Codec) -> bool {
+    codec.accepts(&Layout::Bytes) && !codec.name().ends_with(codecs::lm::FLOAT_SUFFIX)
 }
 
 /// Model windows per container chunk: big enough that per-chunk overhead (a length and a
@@ -229,11 +233,11 @@ fn unknown(name: &str) -> LmzError {
 /// The codec `compress` runs for `name` (one of [`codec_names`]; looked up alone, so that only
 /// its model is loaded).
 pub(crate) fn codec_for(name: &str) -> Result<&'static dyn codecs::Codec, LmzError> {
-    if name == STORED || name.ends_with(codecs::lm::FLOAT_SUFFIX) {
+    if name == STORED {
         return Err(unknown(name));
     }
     codecs::by_name(name)
-        .filter(|c| c.accepts(&Layout::Bytes))
+        .filter(|&c| makes_files(c))
         .ok_or_else(|| unknown(name))
 }
 

@@ -425,16 +425,18 @@ fn load_models() {
                 continue;
             }
             for file in files.into_iter().filter(|f| f.is_file()) {
-                let names = if file.extension().is_some_and(|e| e == "lmzi") {
+                let engine = file.extension().is_some_and(|e| e == "lmzi");
+                let names = if engine {
                     vec![format!("lm-{name}"), format!("mix-{name}")]
                 } else {
                     vec![format!("lm-{name}{}", codecs::lm::FLOAT_SUFFIX)]
                 };
-                // The mixing codec's learned starting state, where the model has one.
+                // The mixing codec's learned starting state, where the model has one (only the
+                // integer engine has a mix).
                 let prime_path = dir.join("mix.prime");
                 let name = name.clone();
                 codecs::lm::register_lazy(names, move || {
-                    let prime = std::fs::read(&prime_path).ok();
+                    let prime = engine.then(|| std::fs::read(&prime_path).ok()).flatten();
                     let primed = |prime: Option<&[u8]>| {
                         std::fs::read(&file)
                             .map_err(|e| e.to_string())

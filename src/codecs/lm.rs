@@ -652,6 +652,15 @@ pub(crate) fn load_pending(name: Option<&str>) {
     }
 }
 
+/// `found()`, or, if it finds nothing, `found()` again once the pending models that give codec
+/// `name` are loaded (the lookup of [`find`] and of the mixing codecs' `find`).
+pub(crate) fn find_loading<T>(name: &str, found: impl Fn() -> Option<T>) -> Option<T> {
+    found().or_else(|| {
+        load_pending(Some(name));
+        found()
+    })
+}
+
 /// Every registered model codec (loading any still pending).
 pub fn registered() -> Vec<&'static LmCodec> {
     load_pending(None);
@@ -660,17 +669,13 @@ pub fn registered() -> Vec<&'static LmCodec> {
 
 /// The registered model codec called `name` (e.g. `lm-200k`), if any.
 pub fn find(name: &str) -> Option<&'static LmCodec> {
-    let found = || {
+    find_loading(name, || {
         MODELS
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .copied()
             .find(|c| c.name == name)
-    };
-    found().or_else(|| {
-        load_pending(Some(name));
-        found()
     })
 }
 

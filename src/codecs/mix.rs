@@ -397,11 +397,7 @@ fn loaded() -> Vec<&'static MixCodec> {
 
 /// The mixing codec called `name`, if any.
 pub fn find(name: &str) -> Option<&'static MixCodec> {
-    let found = || loaded().into_iter().find(|c| c.name == name);
-    found().or_else(|| {
-        super::lm::load_pending(Some(name));
-        found()
-    })
+    super::lm::find_loading(name, || loaded().into_iter().find(|c| c.name == name))
 }
 
 #[cfg(test)]
